@@ -1,0 +1,39 @@
+// Per-connection queue of frames waiting for the socket. Holds references to
+// shared frame bytes (no copies) and counts queued bytes against send_limit.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include "shared_bytes.h"
+
+namespace ps {
+
+class OutQueue {
+ public:
+  // false (and nothing queued) when it would take the queue past limit bytes.
+  bool push(SharedBytes frame, std::size_t limit);
+  // Pushes regardless of the limit (close frames, control replies).
+  void push_unlimited(SharedBytes frame);
+
+  bool empty() const { return head_ == items_.size(); }
+  std::size_t bytes() const { return bytes_; }
+
+  // The unsent part of the front frame.
+  std::string_view front() const;
+  // Marks n bytes of the front as written (n <= front().size()).
+  void consume(std::size_t n);
+  void clear();
+
+ private:
+  struct Item {
+    SharedBytes frame;
+    std::size_t offset;
+  };
+  std::vector<Item> items_;
+  std::size_t head_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace ps
