@@ -45,7 +45,8 @@ class FrameParser {
   // need_more. After error or close the parser consumes nothing more.
   Status parse(std::string_view& input);
 
-  // Valid until the next parse() call.
+  // Valid until the next parse() call. text/ping/pong: the payload; close:
+  // the reason; otherwise empty.
   std::string_view payload() const;
   std::uint16_t close_code() const { return close_code_; }
   std::string_view close_reason() const;
@@ -61,20 +62,29 @@ class FrameParser {
   // beyond the std::string used only while a message is being reassembled.
   std::size_t max_message_size_;
   std::string message_;
-  std::uint16_t close_code_ = 0;
-  // implementation-defined state follows (see frame_parser.cpp)
+  // Implementation state (see frame_parser.cpp); sizeof(FrameParser) is 200
+  // on LP64, the 125-byte control buffer being most of it.
+  Status fail(std::uint16_t code);
+  std::uint16_t header_byte(std::size_t i);
+  std::uint16_t set_length(std::uint64_t len);
+  Status finish_frame();
+  std::string_view close_reason_raw() const;
+
   std::uint64_t remaining_ = 0;  // payload bytes left in the current frame
-  std::array<std::uint8_t, 4> mask_{};
-  std::uint8_t mask_pos_ = 0;
-  std::uint8_t header_[14]{};
-  std::uint8_t header_len_ = 0;
-  std::uint8_t opcode_ = 0;          // of the current frame
-  std::uint8_t message_opcode_ = 0;  // 0 when no fragmented message is open
-  std::uint8_t state_ = 0;
-  bool fin_ = false;
-  Utf8Validator utf8_;
+  std::uint16_t close_code_ = 0;
+  std::uint8_t header_[14]{};     // raw frame header (mask key in its last 4 bytes)
+  std::uint8_t header_len_ = 0;   // header bytes received so far
+  std::uint8_t header_need_ = 2;  // header size, known once byte 1 is in
+  std::uint8_t mask_pos_ = 0;     // payload bytes unmasked so far, mod 4
+  std::uint8_t opcode_ = 0;       // of the current frame
+  bool fin_ = false;              // of the current frame
+  bool in_payload_ = false;       // header done, payload bytes pending
+  bool message_open_ = false;     // a fragmented text message awaits continuations
+  std::uint8_t done_ = 0;         // Status close/error once reached (sticky), else 0
+  std::uint8_t last_ = 0;         // Status returned by the previous parse()
+  Utf8Validator utf8_;            // of the text message being reassembled
   std::uint8_t control_len_ = 0;
-  std::array<char, 125> control_{};
+  std::array<char, 125> control_{};  // ping/pong/close payload, unmasked
 };
 
 }  // namespace ps

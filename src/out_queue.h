@@ -12,7 +12,9 @@ namespace ps {
 
 class OutQueue {
  public:
-  // false (and nothing queued) when it would take the queue past limit bytes.
+  // false (and nothing queued) when it would take the queue past limit bytes;
+  // a frame larger than limit is refused even by an empty queue. Empty frames
+  // are accepted and dropped (front() is never empty on a non-empty queue).
   bool push(SharedBytes frame, std::size_t limit);
   // Pushes regardless of the limit (close frames, control replies).
   void push_unlimited(SharedBytes frame);
@@ -22,9 +24,13 @@ class OutQueue {
 
   // The unsent part of the front frame.
   std::string_view front() const;
-  // Marks n bytes of the front as written (n <= front().size()).
+  // Marks n bytes as written (n <= bytes(); may span several frames). Drained,
+  // the queue releases its slot storage if it grew beyond a few entries.
   void consume(std::size_t n);
   void clear();
+  // Drops every frame not yet started; a partly written front frame stays so
+  // the stream of frames remains well-formed (used before a close frame).
+  void discard_unstarted();
 
  private:
   struct Item {

@@ -1,0 +1,395 @@
+// The WebSocket connection after the 101: read everything readable, feed the
+// sans-I/O parser, queue replies, then flush once; heartbeats; the close
+// handshake. A connection is freed only by finalize(), always as the last
+// step of a handler.
+
+#include "client_message.h"
+#include "frame_writer.h"
+#include "server_messages.h"
+#include "session_json.h"
+
+#include "ngx_http_portfolio_stream.h"
+#include "ngx_http_portfolio_stream_stats.h"
+
+using conn_t = ngx_http_portfolio_stream_conn_t;
+
+namespace {
+
+constexpr ngx_msec_t kCloseWait = 1000;  // how long we wait for the peer's close after ours
+constexpr int kReadsPerPass = 8;         // then yield to other connections
+
+u_char read_buffer[16384];  // one per worker: nothing is kept between reads
+
+const ps::SharedBytes& ping_frame() {
+  static const ps::SharedBytes frame = ps::SharedBytes::concat({ps::make_frame(ps::Opcode::ping, {})});
+  return frame;
+}
+
+void post_write(conn_t* wc) {
+  ngx_event_t* wev = wc->connection->write;
+  if (!wev->posted) {
+    ngx_post_event(wev, &ngx_posted_events);
+  }
+}
+
+void finalize(conn_t* wc) {
+  if (wc->finalized) {
+    return;
+  }
+  wc->finalized = 1;
+  ngx_connection_t* c = wc->connection;
+  ngx_http_portfolio_stream_hub_detach(wc);
+  if (wc->heartbeat.timer_set) {
+    ngx_del_timer(&wc->heartbeat);
+  }
+  if (wc->close_wait.timer_set) {
+    ngx_del_timer(&wc->close_wait);
+  }
+  if (wc->heartbeat.posted) {
+    ngx_delete_posted_event(&wc->heartbeat);
+  }
+  if (wc->close_wait.posted) {
+    ngx_delete_posted_event(&wc->close_wait);
+  }
+  if (wc->recheck.timer_set) {
+    ngx_del_timer(&wc->recheck);
+  }
+  if (wc->recheck.posted) {
+    ngx_delete_posted_event(&wc->recheck);
+  }
+  if (wc->recheck_lookup != nullptr) {
+    ngx_ps_redis_cancel(wc->recheck_lookup);
+    wc->recheck_lookup = nullptr;
+  }
+  ngx_http_portfolio_stream_stat_closed(ngx_current_msec - wc->started);
+  wc->~conn_t();
+  ngx_free(wc);
+  c->data = nullptr;
+  ngx_http_close_connection(c);
+}
+
+// After our close frame is on the wire: half-close and wait (bounded) for
+// the peer's close or EOF, so unread input cannot turn our FIN into a RST
+// that would lose the close frame.
+void close_sent(conn_t* wc) {
+  ngx_connection_t* c = wc->connection;
+  if (wc->peer_closed || c->error) {
+    finalize(wc);
+    return;
+  }
+  if (c->ssl == nullptr && !wc->half_closed) {
+    wc->half_closed = 1;
+    (void)ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN);
+  }
+  if (!wc->close_wait.timer_set) {
+    ngx_add_timer(&wc->close_wait, kCloseWait);
+  }
+}
+
+// Writes what is queued; false when the connection was finalized.
+bool flush(conn_t* wc) {
+  ngx_connection_t* c = wc->connection;
+  while (!wc->out.empty()) {
+    std::string_view front = wc->out.front();
+    ssize_t n = c->send(c, (u_char*)front.data(), front.size());
+    if (n == NGX_AGAIN) {
+      if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        finalize(wc);
+        return false;
+      }
+      return true;
+    }
+    if (n == NGX_ERROR || n < 0) {
+      c->error = 1;
+      finalize(wc);
+      return false;
+    }
+    wc->out.consume(std::size_t(n));
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::bytes_sent, n);
+  }
+  if (wc->closing) {
+    close_sent(wc);
+    return !wc->finalized;
+  }
+  return true;
+}
+
+// Queues a close frame; the rest happens in flush()/close_sent().
+void start_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
+  if (wc->closing) {
+    return;
+  }
+  wc->closing = 1;
+  if (wc->heartbeat.timer_set) {
+    ngx_del_timer(&wc->heartbeat);
+  }
+  if (wc->recheck.timer_set) {
+    ngx_del_timer(&wc->recheck);
+  }
+  wc->out.push_unlimited(ps::SharedBytes::concat({ps::make_close_frame(code, reason)}));
+  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
+  post_write(wc);
+}
+
+void send_control(conn_t* wc, ps::Opcode op, std::string_view payload) {
+  wc->out.push_unlimited(ps::SharedBytes::concat({ps::make_frame(op, payload)}));
+  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
+  post_write(wc);
+}
+
+void handle_text(conn_t* wc, std::string_view text) {
+  ps::ClientMessage m = ps::parse_client_message(text);
+  switch (m.kind) {
+    case ps::ClientMessage::Kind::subscribe:
+      ngx_http_portfolio_stream_hub_set_filter(wc, ps::ChannelMask(wc->filter | m.channels));
+      ngx_http_portfolio_stream_conn_send_text(wc, ps::subscribed_message(wc->filter));
+      break;
+    case ps::ClientMessage::Kind::unsubscribe:
+      ngx_http_portfolio_stream_hub_set_filter(wc, ps::ChannelMask(wc->filter & ~m.channels));
+      ngx_http_portfolio_stream_conn_send_text(wc, ps::subscribed_message(wc->filter));
+      break;
+    case ps::ClientMessage::Kind::ping:
+      ngx_http_portfolio_stream_conn_send_text(wc, ps::pong_message(ngx_http_portfolio_stream_now_ms()));
+      break;
+    case ps::ClientMessage::Kind::invalid:
+      ngx_http_portfolio_stream_conn_send_text(wc, ps::error_message(m.error_code, m.error_message));
+      break;
+  }
+}
+
+// Feeds bytes to the parser and acts on every event.
+void process_input(conn_t* wc, std::string_view in) {
+  while (!in.empty() && !wc->peer_closed) {
+    ps::FrameParser::Status st = wc->parser.parse(in);
+    switch (st) {
+      case ps::FrameParser::Status::need_more:
+        return;
+      case ps::FrameParser::Status::text:
+        if (!wc->closing) {
+          handle_text(wc, wc->parser.payload());
+        }
+        break;
+      case ps::FrameParser::Status::ping:
+        if (!wc->closing) {
+          send_control(wc, ps::Opcode::pong, wc->parser.payload());
+        }
+        break;
+      case ps::FrameParser::Status::pong:
+        break;
+      case ps::FrameParser::Status::close:
+        wc->peer_closed = 1;
+        // Echo the peer's code (RFC 6455 section 5.5.1); after ours went
+        // out first, their close completes the handshake.
+        start_close(wc, wc->parser.close_code(), {});
+        return;
+      case ps::FrameParser::Status::error:
+        wc->peer_closed = 1;  // failing the connection: no wait for a reply
+        start_close(wc, wc->parser.close_code(), "protocol error");
+        return;
+    }
+  }
+  if (wc->parser.buffered() == 0) {
+    wc->parser.shrink();
+  }
+}
+
+void read_handler(ngx_event_t* rev) {
+  ngx_connection_t* c = static_cast<ngx_connection_t*>(rev->data);
+  auto* wc = static_cast<conn_t*>(c->data);
+  try {
+    if (c->close) {
+      // ngx_close_idle_connections(): the worker is shutting down.
+      c->close = 0;
+      start_close(wc, ps::close_code::going_away, "server shutting down");
+    }
+    for (int i = 0; rev->ready && !wc->peer_closed; i++) {
+      if (i == kReadsPerPass) {
+        ngx_post_event(rev, &ngx_posted_events);
+        break;
+      }
+      ssize_t n = c->recv(c, read_buffer, sizeof(read_buffer));
+      if (n == NGX_AGAIN) {
+        break;
+      }
+      if (n == 0 || n == NGX_ERROR) {
+        c->error = 1;
+        finalize(wc);
+        return;
+      }
+      wc->last_seen = ngx_current_msec;
+      process_input(wc, std::string_view(reinterpret_cast<const char*>(read_buffer), std::size_t(n)));
+    }
+    if (wc->peer_closed && wc->closing && wc->out.empty()) {
+      finalize(wc);
+      return;
+    }
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+      finalize(wc);
+      return;
+    }
+    flush(wc);
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error, closing with 1011");
+    wc->out.clear();
+    wc->closing = 0;
+    start_close(wc, ps::close_code::internal_error, "internal error");
+  }
+}
+
+void write_handler(ngx_event_t* wev) {
+  ngx_connection_t* c = static_cast<ngx_connection_t*>(wev->data);
+  auto* wc = static_cast<conn_t*>(c->data);
+  flush(wc);
+}
+
+void heartbeat_handler(ngx_event_t* ev) {
+  auto* wc = static_cast<conn_t*>(ev->data);
+  ngx_msec_t interval = wc->lcf->heartbeat;
+  if (ngx_current_msec - wc->last_seen >= 2 * interval) {
+    ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0, "portfolio_stream: peer silent for %M ms, closing",
+                  ngx_current_msec - wc->last_seen);
+    wc->peer_closed = 1;  // a silent peer will not answer our close
+    start_close(wc, ps::close_code::going_away, "heartbeat timeout");
+    return;
+  }
+  wc->out.push_unlimited(ping_frame());
+  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
+  post_write(wc);
+  ngx_add_timer(&wc->heartbeat, interval);
+}
+
+void close_wait_handler(ngx_event_t* ev) { finalize(static_cast<conn_t*>(ev->data)); }
+
+// A session that is gone (expired, logged out) or now names another user
+// ends the connection with 4401; an unavailable store does not.
+void recheck_done(void* data, ngx_ps_get_result rc, std::string_view value) {
+  auto* wc = static_cast<conn_t*>(data);
+  wc->recheck_lookup = nullptr;
+  if (wc->closing) {
+    return;
+  }
+  try {
+    bool gone = rc == ngx_ps_get_result::missing;
+    if (rc == ngx_ps_get_result::found) {
+      auto user = ps::session_user_id(value, ngx_ps_sv(wc->lcf->session_user_field));
+      gone = !user || *user != ngx_http_portfolio_stream_user_id(wc);
+    }
+    if (gone) {
+      ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0, "portfolio_stream: session ended, closing with 4401");
+      start_close(wc, ps::close_code::session_expired, "session expired");
+      return;
+    }
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, wc->connection->log, 0, "portfolio_stream: internal error in a session re-read");
+  }
+  ngx_add_timer(&wc->recheck, wc->lcf->session_recheck);
+}
+
+void recheck_handler(ngx_event_t* ev) {
+  auto* wc = static_cast<conn_t*>(ev->data);
+  if (wc->closing || wc->recheck_lookup != nullptr) {
+    return;
+  }
+  wc->recheck_lookup = ngx_ps_redis_get(wc->session_key, recheck_done, wc);
+  if (wc->recheck_lookup == nullptr) {
+    ngx_add_timer(&wc->recheck, wc->lcf->session_recheck);
+  }
+}
+
+}  // namespace
+
+void ngx_http_portfolio_stream_conn_send(conn_t* wc, const ps::SharedBytes& frame) {
+  if (wc->closing) {
+    return;
+  }
+  if (!wc->out.push(frame, wc->lcf->send_limit)) {
+    ngx_log_error(NGX_LOG_WARN, wc->connection->log, 0,
+                  "portfolio_stream: slow consumer, %uz bytes unsent, closing with 1008", wc->out.bytes());
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::slow_consumer_drops, 1);
+    wc->out.discard_unstarted();
+    start_close(wc, ps::close_code::policy_violation, "slow consumer");
+    return;
+  }
+  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
+  post_write(wc);
+}
+
+void ngx_http_portfolio_stream_conn_send_text(conn_t* wc, std::string_view json) {
+  ngx_http_portfolio_stream_conn_send(wc, ps::SharedBytes::concat({ps::make_frame(ps::Opcode::text, json)}));
+}
+
+void ngx_http_portfolio_stream_conn_abort(conn_t* wc) { finalize(wc); }
+
+void ngx_http_portfolio_stream_conn_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
+  start_close(wc, code, reason);
+}
+
+ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
+                                               std::string_view user_id, std::string_view session_key,
+                                               std::string_view handshake_response, std::string_view early) {
+  void* mem = ngx_alloc(sizeof(conn_t), c->log);
+  if (mem == nullptr) {
+    return NGX_ERROR;
+  }
+  auto* wc = ::new (mem) conn_t(c, lcf);
+  try {
+    wc->out.push_unlimited(ps::SharedBytes::concat({handshake_response}));
+    wc->session_key.assign(session_key);
+  } catch (...) {
+    wc->~conn_t();
+    ngx_free(wc);
+    return NGX_ERROR;
+  }
+
+  c->data = wc;
+  c->read->handler = read_handler;
+  c->write->handler = write_handler;
+  c->log->action = "serving a WebSocket";
+  c->idle = 1;  // so a graceful shutdown reaches read_handler with c->close
+  ngx_reusable_connection(c, 0);
+  (void)ngx_tcp_nodelay(c);
+
+  wc->heartbeat.handler = heartbeat_handler;
+  wc->heartbeat.data = wc;
+  wc->heartbeat.log = c->log;
+  wc->heartbeat.cancelable = 1;
+  wc->close_wait.handler = close_wait_handler;
+  wc->close_wait.data = wc;
+  wc->close_wait.log = c->log;
+  wc->recheck.handler = recheck_handler;
+  wc->recheck.data = wc;
+  wc->recheck.log = c->log;
+  wc->recheck.cancelable = 1;
+
+  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::connections_accepted, 1);
+  try {
+    ngx_http_portfolio_stream_hub_attach(wc, user_id);
+    if (!early.empty()) {
+      wc->last_seen = ngx_current_msec;
+      process_input(wc, early);
+    }
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error, closing with 1011");
+    start_close(wc, ps::close_code::internal_error, "internal error");
+  }
+  if (ngx_exiting) {
+    start_close(wc, ps::close_code::going_away, "server shutting down");
+  }
+  if (lcf->heartbeat > 0 && !wc->closing) {
+    ngx_add_timer(&wc->heartbeat, lcf->heartbeat);
+  }
+  if (lcf->session_recheck > 0 && !wc->closing) {
+    // Staggered: connections opened together re-read at different times.
+    ngx_msec_t half = lcf->session_recheck / 2;
+    ngx_add_timer(&wc->recheck, half + ngx_msec_t(ngx_random()) % (lcf->session_recheck - half + 1));
+  }
+  if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+    finalize(wc);
+    return NGX_OK;
+  }
+  if (c->read->ready) {
+    ngx_post_event(c->read, &ngx_posted_events);
+  }
+  flush(wc);
+  return NGX_OK;
+}

@@ -1,0 +1,441 @@
+// The per-worker hub: which users have connections here, the Redis channels
+// subscribed for them on the worker's one pub/sub connection, and the
+// dispatch of published events. An event is parsed once; its frame (or the
+// batch frame carrying it) is built once per group of connections that get
+// identical frames, and queued by reference on each of them.
+
+#include <memory>
+#include <vector>
+
+#include "batcher.h"
+#include "envelope.h"
+#include "server_messages.h"
+#include "subscription_table.h"
+
+#include "ngx_http_portfolio_stream.h"
+#include "ngx_http_portfolio_stream_stats.h"
+
+using conn_t = ngx_http_portfolio_stream_conn_t;
+
+// Connections of one user (in this worker) with the same filter and
+// location: they get identical frames, so they share one batcher.
+struct ngx_ps_group_t {
+  ngx_ps_user_t* user;
+  ps::ChannelMask mask;
+  ngx_http_portfolio_stream_loc_conf_t* lcf;
+  ps::Batcher batcher;
+  ngx_queue_t conns;
+  ngx_event_t timer;  // the batcher's deadline; cancelable
+  ngx_uint_t mark;    // dedupes a broadcast event per group
+
+  ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m, ngx_http_portfolio_stream_loc_conf_t* conf);
+  ~ngx_ps_group_t();
+};
+
+// The local state of one subscribed channel: a user's channel, or the
+// broadcast channel (then only `conns` is used).
+struct ngx_ps_user_t {
+  void* entry = nullptr;  // the SubscriptionTable entry that holds this
+  std::string user_id;
+  std::vector<std::unique_ptr<ngx_ps_group_t>> groups;
+  ngx_queue_t conns{};  // broadcast entries: every listening connection
+};
+
+namespace {
+
+using table_t = ps::SubscriptionTable<ngx_ps_user_t>;
+using entry_t = table_t::Entry;
+
+constexpr std::size_t kSubscribeBatch = 256;  // channels per (re)SUBSCRIBE
+
+struct hub_t {
+  table_t table;
+  ngx_queue_t conns;  // every connection of this worker
+  ngx_uint_t mark = 0;
+  size_t max_event_size = 256 * 1024;
+  ngx_log_t* log = nullptr;
+  ngx_msec_t last_invalid_log = 0;
+  bool pubsub_up = false;
+};
+
+hub_t* hub;  // created in init_process, destroyed in exit_process
+
+void stat_redis() {
+  if (hub != nullptr) {
+    ngx_http_portfolio_stream_stat_redis(hub->pubsub_up, hub->table.live_count());
+  }
+}
+
+template <class F>
+void for_each_conn(ngx_queue_t* list, F&& f) {
+  // The next link is read before f runs: f may unlink its connection.
+  for (ngx_queue_t* q = ngx_queue_head(list); q != ngx_queue_sentinel(list);) {
+    ngx_queue_t* next = ngx_queue_next(q);
+    f(reinterpret_cast<ngx_ps_link_t*>(q)->conn);
+    q = next;
+  }
+}
+
+void send_connected(conn_t* wc) {
+  wc->connected_sent = 1;
+  wc->degraded = 0;
+  ngx_http_portfolio_stream_conn_send_text(
+      wc, ps::connected_message(wc->user->user_id, wc->filter, std::int64_t(wc->lcf->batch_window),
+                                std::int64_t(wc->lcf->heartbeat), ngx_http_portfolio_stream_now_ms()));
+}
+
+const std::string& status_text(bool live) {
+  static const std::string live_msg = ps::status_message(true);
+  static const std::string degraded_msg = ps::status_message(false);
+  return live ? live_msg : degraded_msg;
+}
+
+void send_command(table_t::Command cmd, std::string_view channel) {
+  if (cmd == table_t::Command::subscribe) {
+    ngx_ps_redis_subscribe(&channel, 1);
+  } else if (cmd == table_t::Command::unsubscribe) {
+    ngx_ps_redis_unsubscribe(&channel, 1);
+  }
+}
+
+// Queues one batcher output on every connection of the group.
+void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
+  std::size_t n = out.events.size();
+  std::int64_t now = ngx_http_portfolio_stream_now_ms();
+  for (const auto& ev : out.events) {
+    if (ev->ts) {
+      ngx_http_portfolio_stream_stat_latency(now - *ev->ts);
+    }
+  }
+  for_each_conn(&g->conns, [&](conn_t* wc) {
+    if (!wc->connected_sent || wc->closing) {
+      return;
+    }
+    ngx_http_portfolio_stream_conn_send(wc, out.frame);
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_delivered, ngx_atomic_int_t(n));
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::event_frames_sent, 1);
+  });
+}
+
+void arm_timer(ngx_ps_group_t* g) {
+  if (auto d = g->batcher.deadline()) {
+    std::int64_t delay = *d - std::int64_t(ngx_current_msec);
+    ngx_add_timer(&g->timer, ngx_msec_t(delay > 0 ? delay : 1));
+  } else if (g->timer.timer_set) {
+    ngx_del_timer(&g->timer);
+  }
+}
+
+void group_event(ngx_ps_group_t* g, const ps::EventPtr& ev) {
+  if (!(g->mask & ps::channel_bit(ev->channel))) {
+    return;
+  }
+  std::uint64_t before = g->batcher.coalesced();
+  ps::Batcher::Output out;
+  if (g->batcher.on_event(ev, std::int64_t(ngx_current_msec), out)) {
+    deliver(g, out);
+  }
+  if (std::uint64_t replaced = g->batcher.coalesced() - before) {
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_coalesced, ngx_atomic_int_t(replaced));
+  }
+  arm_timer(g);
+}
+
+void group_timer(ngx_event_t* ev) {
+  auto* g = static_cast<ngx_ps_group_t*>(ev->data);
+  try {
+    ps::Batcher::Output out;
+    if (g->batcher.on_timer(std::int64_t(ngx_current_msec), out)) {
+      deliver(g, out);
+    }
+    arm_timer(g);
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0, "portfolio_stream: internal error in a batch flush");
+  }
+}
+
+ngx_ps_group_t* find_group(ngx_ps_user_t* u, ps::ChannelMask mask, ngx_http_portfolio_stream_loc_conf_t* lcf) {
+  for (auto& g : u->groups) {
+    if (g->mask == mask && g->lcf == lcf) {
+      return g.get();
+    }
+  }
+  u->groups.push_back(std::make_unique<ngx_ps_group_t>(u, mask, lcf));
+  return u->groups.back().get();
+}
+
+void leave_group(conn_t* wc) {
+  ngx_ps_group_t* g = wc->group;
+  if (g == nullptr) {
+    return;
+  }
+  ngx_queue_remove(&wc->group_link.queue);
+  wc->group = nullptr;
+  if (ngx_queue_empty(&g->conns)) {
+    auto& groups = g->user->groups;
+    for (auto it = groups.begin(); it != groups.end(); ++it) {
+      if (it->get() == g) {
+        groups.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+void join_group(conn_t* wc, ps::ChannelMask mask) {
+  ngx_ps_group_t* g = find_group(wc->user, mask, wc->lcf);
+  ngx_queue_insert_tail(&g->conns, &wc->group_link.queue);
+  wc->group = g;
+}
+
+void count_invalid(ps::EventError err, std::string_view channel) {
+  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_invalid, 1);
+  // At most one line a second: a broken publisher must not flood the log.
+  if (ngx_current_msec - hub->last_invalid_log >= 1000 || hub->last_invalid_log == 0) {
+    hub->last_invalid_log = ngx_current_msec;
+    const char* why = err == ps::EventError::too_large    ? "larger than portfolio_stream_max_event_size"
+                      : err == ps::EventError::unknown_type ? "of unknown type"
+                      : err == ps::EventError::not_object   ? "not a JSON object"
+                                                            : "not valid JSON";
+    ngx_str_t ch{channel.size(), (u_char*)channel.data()};
+    ngx_log_error(NGX_LOG_WARN, hub->log, 0, "portfolio_stream: dropped an event on \"%V\": %s", &ch, why);
+  }
+}
+
+// ---- pub/sub callbacks ------------------------------------------------------
+
+void on_message(std::string_view channel, std::string_view payload) {
+  try {
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_received, 1);
+    entry_t* e = hub->table.find(channel);
+    if (e == nullptr || !e->live()) {
+      return;
+    }
+    ps::EventInfo info;
+    ps::EventError err = ps::parse_event(payload, hub->max_event_size, info);
+    if (err != ps::EventError::none) {
+      count_invalid(err, channel);
+      return;
+    }
+    ps::EventPtr ev = ps::make_event(payload, std::move(info));
+    ngx_ps_user_t& u = e->local;
+    if (!u.user_id.empty()) {
+      for (std::size_t i = 0; i < u.groups.size(); i++) {
+        group_event(u.groups[i].get(), ev);
+      }
+      return;
+    }
+    // The broadcast channel: every listening connection's group, once.
+    ngx_uint_t mark = ++hub->mark;
+    for_each_conn(&u.conns, [&](conn_t* wc) {
+      if (wc->group != nullptr && wc->group->mark != mark) {
+        wc->group->mark = mark;
+        group_event(wc->group, ev);
+      }
+    });
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, hub->log, 0, "portfolio_stream: internal error dispatching an event");
+  }
+}
+
+void on_subscribed(std::string_view channel) {
+  try {
+    auto r = hub->table.on_subscribed(channel);
+    send_command(r.command, channel);
+    stat_redis();
+    if (r.became_live == nullptr) {
+      return;
+    }
+    ngx_ps_user_t& u = r.became_live->local;
+    auto wake = [&](conn_t* wc) {
+      // Live again after an outage, or live for the first time.
+      if (!wc->connected_sent) {
+        if (wc->user != nullptr && static_cast<entry_t*>(wc->user->entry)->live() &&
+            (wc->broadcast == nullptr || static_cast<entry_t*>(wc->broadcast->entry)->live())) {
+          send_connected(wc);
+        }
+      } else if (wc->degraded) {
+        wc->degraded = 0;
+        ngx_http_portfolio_stream_conn_send_text(wc, status_text(true));
+      }
+    };
+    if (!u.user_id.empty()) {
+      for (auto& g : u.groups) {
+        for_each_conn(&g->conns, wake);
+      }
+    } else {
+      for_each_conn(&u.conns, wake);
+    }
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, hub->log, 0, "portfolio_stream: internal error on a subscribe reply");
+  }
+}
+
+void on_unsubscribed(std::string_view channel) {
+  try {
+    send_command(hub->table.on_unsubscribed(channel), channel);
+    stat_redis();
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, hub->log, 0, "portfolio_stream: internal error on an unsubscribe reply");
+  }
+}
+
+void on_state(bool up) {
+  try {
+    hub->pubsub_up = up;
+    if (!up) {
+      hub->table.on_connection_lost();
+      for_each_conn(&hub->conns, [](conn_t* wc) {
+        if (wc->connected_sent && !wc->degraded && !wc->closing) {
+          wc->degraded = 1;
+          ngx_http_portfolio_stream_conn_send_text(wc, status_text(false));
+        }
+      });
+      stat_redis();
+      return;
+    }
+    std::vector<std::string> channels = hub->table.resubscribe_all();
+    std::vector<std::string_view> batch;
+    batch.reserve(kSubscribeBatch);
+    for (std::size_t i = 0; i < channels.size(); i++) {
+      batch.push_back(channels[i]);
+      if (batch.size() == kSubscribeBatch || i + 1 == channels.size()) {
+        ngx_ps_redis_subscribe(batch.data(), batch.size());
+        batch.clear();
+      }
+    }
+    stat_redis();
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, hub->log, 0, "portfolio_stream: internal error on a Redis state change");
+  }
+}
+
+const ngx_ps_pubsub_handler_t pubsub_handler = {on_message, on_subscribed, on_unsubscribed, on_state};
+
+entry_t* acquire(std::string_view channel, table_t::Command* cmd) {
+  auto [e, c] = hub->table.acquire(channel);
+  *cmd = c;
+  if (e->local.entry == nullptr) {
+    e->local.entry = e;
+    ngx_queue_init(&e->local.conns);
+  }
+  return e;
+}
+
+}  // namespace
+
+ngx_ps_group_t::ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m, ngx_http_portfolio_stream_loc_conf_t* conf)
+    : user(u), mask(m), lcf(conf), batcher(std::int64_t(conf->batch_window)), conns(), timer(), mark(0) {
+  ngx_queue_init(&conns);
+  timer.handler = group_timer;
+  timer.data = this;
+  timer.log = hub->log;
+  timer.cancelable = 1;
+}
+
+ngx_ps_group_t::~ngx_ps_group_t() {
+  if (timer.timer_set) {
+    ngx_del_timer(&timer);
+  }
+}
+
+void ngx_http_portfolio_stream_hub_attach(conn_t* wc, std::string_view user_id) {
+  std::string channel;
+  channel.reserve(wc->lcf->channel_prefix.len + user_id.size());
+  channel.append(ngx_ps_sv(wc->lcf->channel_prefix)).append(user_id);
+
+  table_t::Command cmd;
+  entry_t* e = acquire(channel, &cmd);
+  if (e->local.user_id.empty()) {
+    e->local.user_id.assign(user_id);
+  }
+  wc->user = &e->local;
+  join_group(wc, wc->filter);
+  ngx_queue_insert_tail(&hub->conns, &wc->worker_link.queue);
+  send_command(cmd, channel);
+
+  bool live = e->live();
+  if (wc->lcf->broadcast_channel.len > 0) {
+    table_t::Command bcmd;
+    entry_t* b = acquire(ngx_ps_sv(wc->lcf->broadcast_channel), &bcmd);
+    wc->broadcast = &b->local;
+    ngx_queue_insert_tail(&b->local.conns, &wc->broadcast_link.queue);
+    send_command(bcmd, b->channel());
+    live = live && b->live();
+  }
+  if (live) {
+    send_connected(wc);
+  }
+  stat_redis();
+}
+
+void ngx_http_portfolio_stream_hub_detach(conn_t* wc) {
+  if (wc->user == nullptr) {
+    return;
+  }
+  ngx_http_portfolio_stream_limits_release(wc->user->user_id);
+  leave_group(wc);
+  ngx_queue_remove(&wc->worker_link.queue);
+  entry_t* e = static_cast<entry_t*>(wc->user->entry);
+  wc->user = nullptr;
+  std::string channel = e->channel();
+  send_command(hub->table.release(e), channel);
+  if (wc->broadcast != nullptr) {
+    ngx_queue_remove(&wc->broadcast_link.queue);
+    entry_t* b = static_cast<entry_t*>(wc->broadcast->entry);
+    wc->broadcast = nullptr;
+    std::string bchannel = b->channel();
+    send_command(hub->table.release(b), bchannel);
+  }
+  stat_redis();
+}
+
+void ngx_http_portfolio_stream_hub_set_filter(conn_t* wc, ps::ChannelMask filter) {
+  if (wc->filter == filter || wc->user == nullptr) {
+    wc->filter = filter;
+    return;
+  }
+  // Events held for the old filter go out first, so none is lost.
+  ngx_ps_group_t* old = wc->group;
+  ps::Batcher::Output out;
+  if (old->batcher.flush(std::int64_t(ngx_current_msec), out)) {
+    deliver(old, out);
+    arm_timer(old);
+  }
+  leave_group(wc);
+  wc->filter = filter;
+  join_group(wc, filter);
+}
+
+std::string_view ngx_http_portfolio_stream_user_id(const conn_t* wc) {
+  return wc->user ? std::string_view(wc->user->user_id) : std::string_view();
+}
+
+ngx_int_t ngx_http_portfolio_stream_hub_init(ngx_cycle_t* cycle) {
+  auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
+      ngx_http_cycle_get_module_main_conf(cycle, ngx_http_portfolio_stream_module));
+  try {
+    hub = new hub_t();
+  } catch (...) {
+    return NGX_ERROR;
+  }
+  ngx_queue_init(&hub->conns);
+  hub->max_event_size = pmcf->max_event_size;
+  hub->log = cycle->log;
+  return ngx_ps_redis_init_process(cycle, &pmcf->redis, &pubsub_handler);
+}
+
+void ngx_http_portfolio_stream_hub_exit(ngx_cycle_t* cycle) {
+  if (hub == nullptr) {
+    return;
+  }
+  // Connections still open when the worker exits (worker_shutdown_timeout,
+  // or a peer that never answered our close) are closed now.
+  while (!ngx_queue_empty(&hub->conns)) {
+    ngx_queue_t* q = ngx_queue_head(&hub->conns);
+    ngx_http_portfolio_stream_conn_abort(reinterpret_cast<ngx_ps_link_t*>(q)->conn);
+  }
+  ngx_ps_redis_exit_process();
+  delete hub;
+  hub = nullptr;
+}

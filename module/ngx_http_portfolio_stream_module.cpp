@@ -1,0 +1,324 @@
+// The module definition: directives, configuration create/merge, and the
+// per-worker start and exit hooks.
+
+#include <cstdlib>
+
+#include "ngx_http_portfolio_stream.h"
+#include "ngx_http_portfolio_stream_stats.h"
+
+static void* ngx_http_portfolio_stream_create_main_conf(ngx_conf_t* cf);
+static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* conf);
+static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf);
+static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* parent, void* child);
+static char* ngx_http_portfolio_stream_enable(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
+static char* ngx_http_portfolio_stream_redis(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
+static char* ngx_http_portfolio_stream_origins(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
+static char* ngx_http_portfolio_stream_stats_directive(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
+static char* ngx_http_portfolio_stream_positive_size(ngx_conf_t* cf, void* post, void* data);
+static char* ngx_http_portfolio_stream_nonempty(ngx_conf_t* cf, void* post, void* data);
+static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle);
+static void ngx_http_portfolio_stream_exit_process(ngx_cycle_t* cycle);
+
+static ngx_conf_num_bounds_t ngx_http_portfolio_stream_at_least_one = {ngx_conf_check_num_bounds, 1,
+                                                                       NGX_MAX_INT_T_VALUE};
+static ngx_conf_post_t ngx_http_portfolio_stream_positive_size_post = {ngx_http_portfolio_stream_positive_size};
+static ngx_conf_post_t ngx_http_portfolio_stream_nonempty_post = {ngx_http_portfolio_stream_nonempty};
+
+#define PS_LOC_CONF (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF)
+#define PS_LOC_OFFSET(field) NGX_HTTP_LOC_CONF_OFFSET, offsetof(ngx_http_portfolio_stream_loc_conf_t, field)
+#define PS_MAIN_OFFSET(field) NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_portfolio_stream_main_conf_t, field)
+
+static ngx_command_t ngx_http_portfolio_stream_commands[] = {
+    {ngx_string("portfolio_stream"), NGX_HTTP_LOC_CONF | NGX_CONF_FLAG, ngx_http_portfolio_stream_enable,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("portfolio_stream_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, ngx_http_portfolio_stream_redis,
+     NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+    {ngx_string("portfolio_stream_zone"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
+     PS_MAIN_OFFSET(zone_size), nullptr},
+    {ngx_string("portfolio_stream_max_connections"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_num_slot,
+     PS_MAIN_OFFSET(max_connections), &ngx_http_portfolio_stream_at_least_one},
+    {ngx_string("portfolio_stream_max_event_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
+     PS_MAIN_OFFSET(max_event_size), &ngx_http_portfolio_stream_positive_size_post},
+    {ngx_string("portfolio_stream_max_connections_per_user"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_num_slot,
+     PS_LOC_OFFSET(max_connections_per_user), &ngx_http_portfolio_stream_at_least_one},
+    {ngx_string("portfolio_stream_session_cookie"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     PS_LOC_OFFSET(session_cookie), &ngx_http_portfolio_stream_nonempty_post},
+    {ngx_string("portfolio_stream_session_secret"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_array_slot,
+     PS_LOC_OFFSET(session_secrets), &ngx_http_portfolio_stream_nonempty_post},
+    {ngx_string("portfolio_stream_session_prefix"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     PS_LOC_OFFSET(session_prefix), nullptr},
+    {ngx_string("portfolio_stream_session_user_field"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     PS_LOC_OFFSET(session_user_field), &ngx_http_portfolio_stream_nonempty_post},
+    {ngx_string("portfolio_stream_session_recheck"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     PS_LOC_OFFSET(session_recheck), nullptr},
+    {ngx_string("portfolio_stream_channel_prefix"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     PS_LOC_OFFSET(channel_prefix), nullptr},
+    {ngx_string("portfolio_stream_broadcast_channel"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     PS_LOC_OFFSET(broadcast_channel), &ngx_http_portfolio_stream_nonempty_post},
+    {ngx_string("portfolio_stream_batch_window"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     PS_LOC_OFFSET(batch_window), nullptr},
+    {ngx_string("portfolio_stream_heartbeat"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     PS_LOC_OFFSET(heartbeat), nullptr},
+    {ngx_string("portfolio_stream_allowed_origins"), PS_LOC_CONF | NGX_CONF_1MORE, ngx_http_portfolio_stream_origins,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("portfolio_stream_max_message_size"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
+     PS_LOC_OFFSET(max_message_size), &ngx_http_portfolio_stream_positive_size_post},
+    {ngx_string("portfolio_stream_send_limit"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
+     PS_LOC_OFFSET(send_limit), &ngx_http_portfolio_stream_positive_size_post},
+    {ngx_string("portfolio_stream_stats"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     ngx_http_portfolio_stream_stats_directive, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    ngx_null_command};
+
+static ngx_http_module_t ngx_http_portfolio_stream_module_ctx = {
+    nullptr,                                      // preconfiguration
+    nullptr,                                      // postconfiguration
+    ngx_http_portfolio_stream_create_main_conf,   // create main configuration
+    ngx_http_portfolio_stream_init_main_conf,     // init main configuration
+    nullptr,                                      // create server configuration
+    nullptr,                                      // merge server configuration
+    ngx_http_portfolio_stream_create_loc_conf,    // create location configuration
+    ngx_http_portfolio_stream_merge_loc_conf      // merge location configuration
+};
+
+extern "C" {
+ngx_module_t ngx_http_portfolio_stream_module = {
+    NGX_MODULE_V1,
+    &ngx_http_portfolio_stream_module_ctx,  // module context
+    ngx_http_portfolio_stream_commands,     // module directives
+    NGX_HTTP_MODULE,                        // module type
+    nullptr,                                // init master
+    nullptr,                                // init module
+    ngx_http_portfolio_stream_init_process, // init process
+    nullptr,                                // init thread
+    nullptr,                                // exit thread
+    ngx_http_portfolio_stream_exit_process, // exit process
+    nullptr,                                // exit master
+    NGX_MODULE_V1_PADDING};
+}
+
+// Read once per worker start: nginx hands workers only `env`-declared
+// variables, and a reload starts new workers, so "from the next start or
+// reload" falls out naturally.
+static bool ngx_http_portfolio_stream_env_off;
+
+bool ngx_http_portfolio_stream_disabled_by_env() { return ngx_http_portfolio_stream_env_off; }
+
+std::int64_t ngx_http_portfolio_stream_now_ms() {
+  ngx_time_t* tp = ngx_timeofday();
+  return std::int64_t(tp->sec) * 1000 + std::int64_t(tp->msec);
+}
+
+static void* ngx_http_portfolio_stream_create_main_conf(ngx_conf_t* cf) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
+      ngx_pcalloc(cf->pool, sizeof(ngx_http_portfolio_stream_main_conf_t)));
+  if (conf == nullptr) {
+    return nullptr;
+  }
+  conf->redis_set = NGX_CONF_UNSET;
+  conf->zone_size = NGX_CONF_UNSET_SIZE;
+  conf->max_connections = NGX_CONF_UNSET;
+  conf->max_event_size = NGX_CONF_UNSET_SIZE;
+  return conf;
+}
+
+static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* c) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(c);
+  if (conf->redis_set == NGX_CONF_UNSET) {
+    static ngx_str_t def_args[] = {ngx_string("127.0.0.1:6379")};
+    if (const char* err = ngx_ps_redis_parse_addr(cf, def_args, 1, &conf->redis)) {
+      return const_cast<char*>(err);
+    }
+    conf->redis_set = 1;
+  }
+  if (conf->zone_size == (ssize_t)NGX_CONF_UNSET_SIZE) {
+    conf->zone_size = 1024 * 1024;
+  }
+  if (conf->zone_size < (ssize_t)(8 * ngx_pagesize)) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"portfolio_stream_zone\" of %z bytes is too small, at least %uz",
+                       conf->zone_size, 8 * ngx_pagesize);
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  ngx_conf_init_value(conf->max_connections, 100);
+  ngx_conf_init_size_value(conf->max_event_size, 256 * 1024);
+  return ngx_http_portfolio_stream_zone_add(cf, conf);
+}
+
+static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(
+      ngx_pcalloc(cf->pool, sizeof(ngx_http_portfolio_stream_loc_conf_t)));
+  if (conf == nullptr) {
+    return nullptr;
+  }
+  // ngx_pcalloc zeroed the strings: {0, NULL} means "not set".
+  conf->enable = NGX_CONF_UNSET;
+  conf->stats = NGX_CONF_UNSET;
+  conf->max_connections_per_user = NGX_CONF_UNSET;
+  conf->session_secrets = static_cast<ngx_array_t*>(NGX_CONF_UNSET_PTR);
+  conf->session_recheck = NGX_CONF_UNSET_MSEC;
+  conf->batch_window = NGX_CONF_UNSET_MSEC;
+  conf->heartbeat = NGX_CONF_UNSET_MSEC;
+  conf->allowed_origins = static_cast<ngx_array_t*>(NGX_CONF_UNSET_PTR);
+  conf->any_origin = NGX_CONF_UNSET;
+  conf->max_message_size = NGX_CONF_UNSET_SIZE;
+  conf->send_limit = NGX_CONF_UNSET_SIZE;
+  return conf;
+}
+
+static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) {
+  auto* prev = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(parent);
+  auto* conf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(child);
+
+  // portfolio_stream and portfolio_stream_stats belong to one location only.
+  ngx_conf_init_value(conf->enable, 0);
+  ngx_conf_init_value(conf->stats, 0);
+  ngx_conf_merge_value(conf->max_connections_per_user, prev->max_connections_per_user, 5);
+  ngx_conf_merge_str_value(conf->session_cookie, prev->session_cookie, "connect.sid");
+  ngx_conf_merge_ptr_value(conf->session_secrets, prev->session_secrets, nullptr);
+  ngx_conf_merge_str_value(conf->session_prefix, prev->session_prefix, "sess:");
+  ngx_conf_merge_str_value(conf->session_user_field, prev->session_user_field, "userId");
+  ngx_conf_merge_msec_value(conf->session_recheck, prev->session_recheck, 60000);
+  ngx_conf_merge_str_value(conf->channel_prefix, prev->channel_prefix, "portfolio:user:");
+  ngx_conf_merge_str_value(conf->broadcast_channel, prev->broadcast_channel, "");
+  ngx_conf_merge_msec_value(conf->batch_window, prev->batch_window, 250);
+  ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
+  ngx_conf_merge_ptr_value(conf->allowed_origins, prev->allowed_origins, nullptr);
+  ngx_conf_merge_value(conf->any_origin, prev->any_origin, 0);
+  ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size, 64 * 1024);
+  ngx_conf_merge_size_value(conf->send_limit, prev->send_limit, 1024 * 1024);
+
+  if (conf->enable && conf->send_limit < 1024) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"portfolio_stream_send_limit\" must be at least 1k");
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  return NGX_CONF_OK;
+}
+
+static char* ngx_http_portfolio_stream_enable(ngx_conf_t* cf, ngx_command_t* cmd, void* c) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(c);
+  if (conf->enable != NGX_CONF_UNSET) {
+    return const_cast<char*>("is duplicate");
+  }
+  if (conf->stats == 1) {
+    return const_cast<char*>("cannot share a location with \"portfolio_stream_stats\"");
+  }
+  ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
+  if (ngx_strcasecmp(value[1].data, (u_char*)"on") == 0) {
+    conf->enable = 1;
+  } else if (ngx_strcasecmp(value[1].data, (u_char*)"off") == 0) {
+    conf->enable = 0;
+  } else {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\" in \"%V\" directive, it must be \"on\" or \"off\"",
+                       &value[1], &cmd->name);
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  // Both values make this the endpoint: "off" answers 503 (feature off).
+  auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+  clcf->handler = ngx_http_portfolio_stream_handler;
+  auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
+      ngx_http_conf_get_module_main_conf(cf, ngx_http_portfolio_stream_module));
+  pmcf->stream_locations++;
+  return NGX_CONF_OK;
+}
+
+static char* ngx_http_portfolio_stream_stats_directive(ngx_conf_t* cf, ngx_command_t* cmd, void* c) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(c);
+  if (conf->stats != NGX_CONF_UNSET) {
+    return const_cast<char*>("is duplicate");
+  }
+  if (conf->enable != NGX_CONF_UNSET) {
+    return const_cast<char*>("cannot share a location with \"portfolio_stream\"");
+  }
+  conf->stats = 1;
+  auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+  clcf->handler = ngx_http_portfolio_stream_stats_handler;
+  return NGX_CONF_OK;
+}
+
+static char* ngx_http_portfolio_stream_redis(ngx_conf_t* cf, ngx_command_t* cmd, void* c) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(c);
+  if (conf->redis_set != NGX_CONF_UNSET) {
+    return const_cast<char*>("is duplicate");
+  }
+  ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
+  if (const char* err = ngx_ps_redis_parse_addr(cf, value + 1, cf->args->nelts - 1, &conf->redis)) {
+    return const_cast<char*>(err);
+  }
+  conf->redis_set = 1;
+  return NGX_CONF_OK;
+}
+
+static char* ngx_http_portfolio_stream_origins(ngx_conf_t* cf, ngx_command_t* cmd, void* c) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(c);
+  if (conf->allowed_origins != NGX_CONF_UNSET_PTR || conf->any_origin != NGX_CONF_UNSET) {
+    return const_cast<char*>("is duplicate");
+  }
+  ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
+  ngx_uint_t n = cf->args->nelts;
+  if (n == 2 && value[1].len == 1 && value[1].data[0] == '*') {
+    conf->any_origin = 1;
+    conf->allowed_origins = nullptr;
+    return NGX_CONF_OK;
+  }
+  conf->any_origin = 0;
+  conf->allowed_origins = ngx_array_create(cf->pool, n - 1, sizeof(ngx_str_t));
+  if (conf->allowed_origins == nullptr) {
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  for (ngx_uint_t i = 1; i < n; i++) {
+    ngx_str_t& v = value[i];
+    bool scheme = (v.len > 7 && ngx_strncasecmp(v.data, (u_char*)"http://", 7) == 0) ||
+                  (v.len > 8 && ngx_strncasecmp(v.data, (u_char*)"https://", 8) == 0);
+    if (!scheme) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                         "invalid origin \"%V\" in \"%V\": expected \"*\" alone or origins like "
+                         "\"https://app.example.com\"",
+                         &v, &cmd->name);
+      return static_cast<char*>(NGX_CONF_ERROR);
+    }
+    auto* slot = static_cast<ngx_str_t*>(ngx_array_push(conf->allowed_origins));
+    if (slot == nullptr) {
+      return static_cast<char*>(NGX_CONF_ERROR);
+    }
+    *slot = v;
+  }
+  return NGX_CONF_OK;
+}
+
+static char* ngx_http_portfolio_stream_positive_size(ngx_conf_t* cf, void* post, void* data) {
+  if (*static_cast<size_t*>(data) == 0) {
+    return const_cast<char*>("must be greater than 0");
+  }
+  return NGX_CONF_OK;
+}
+
+static char* ngx_http_portfolio_stream_nonempty(ngx_conf_t* cf, void* post, void* data) {
+  // Works for both str slots and the last element of a str array slot: the
+  // value just set is the last directive argument.
+  ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
+  if (value[1].len == 0) {
+    return const_cast<char*>("must not be empty");
+  }
+  return NGX_CONF_OK;
+}
+
+static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle) {
+  const char* env = std::getenv("ENABLE_REALTIME_PORTFOLIO");
+  ngx_http_portfolio_stream_env_off =
+      env != nullptr && (ngx_strcasecmp((u_char*)env, (u_char*)"false") == 0 ||
+                         ngx_strcmp(env, "0") == 0 || ngx_strcasecmp((u_char*)env, (u_char*)"off") == 0);
+
+  auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
+      ngx_http_cycle_get_module_main_conf(cycle, ngx_http_portfolio_stream_module));
+  if (pmcf == nullptr) {
+    return NGX_OK;
+  }
+  if (ngx_http_portfolio_stream_zone_init_process(cycle) != NGX_OK) {
+    return NGX_ERROR;
+  }
+  if (pmcf->stream_locations == 0) {
+    return NGX_OK;  // no stream location: no Redis connections
+  }
+  return ngx_http_portfolio_stream_hub_init(cycle);
+}
+
+static void ngx_http_portfolio_stream_exit_process(ngx_cycle_t* cycle) { ngx_http_portfolio_stream_hub_exit(cycle); }

@@ -1,0 +1,40 @@
+// One published event, parsed once per PUBLISH and shared (read-only) by every
+// local connection of its user: the WebSocket text frame carrying the
+// published JSON is built once here and queued by reference everywhere.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "envelope.h"
+#include "shared_bytes.h"
+
+namespace ps {
+
+struct PublishedEvent {
+  // The complete unmasked text frame (FIN set): header, then the JSON bytes
+  // exactly as published. Sent as is when the event goes out bare.
+  SharedBytes frame;
+  std::uint8_t header_len = 0;  // 2, 4 or 10
+  EventType type = EventType::position_update;
+  Channel channel = Channel::positions;
+  std::string key;  // coalescing key (envelope.h); empty: never coalesced
+  std::optional<std::int64_t> ts;
+
+  // The published JSON bytes (the frame's payload); valid while *this lives.
+  std::string_view json() const { return frame.view().substr(header_len); }
+  // Size of the payload (json().size()).
+  std::size_t json_size() const { return frame.size() - header_len; }
+};
+
+using EventPtr = std::shared_ptr<const PublishedEvent>;
+
+// Builds the event: one allocation for the frame (header + copy of json) and
+// one for the shared object. `json` is not validated here (parse_event did
+// that). Throws std::bad_alloc.
+EventPtr make_event(std::string_view json, EventInfo info);
+
+}  // namespace ps

@@ -1,0 +1,79 @@
+#include "out_queue.h"
+
+#include <utility>
+
+namespace ps {
+
+namespace {
+// Vectors that grew beyond this are released when drained: an idle
+// connection should not keep a burst's worth of slots.
+constexpr std::size_t kKeepCapacity = 16;
+}  // namespace
+
+// A frame larger than `limit` is refused even on an empty queue: it could
+// never be sent within the budget, so the caller treats the client as slow
+// (or sends it with push_unlimited when it must go out).
+bool OutQueue::push(SharedBytes frame, std::size_t limit) {
+  if (bytes_ > limit || frame.size() > limit - bytes_) return false;
+  push_unlimited(std::move(frame));
+  return true;
+}
+
+void OutQueue::push_unlimited(SharedBytes frame) {
+  // An empty frame would leave front() empty on a non-empty queue.
+  if (frame.size() == 0) return;
+  // Reclaim the sent slots at the front once they are the majority, so a
+  // queue that never fully drains does not grow without bound.
+  if (head_ >= kKeepCapacity && head_ * 2 >= items_.size()) {
+    items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+  bytes_ += frame.size();
+  items_.push_back(Item{std::move(frame), 0});
+}
+
+std::string_view OutQueue::front() const {
+  if (empty()) return {};
+  const Item& it = items_[head_];
+  return it.frame.view().substr(it.offset);
+}
+
+// Also accepts n spanning several frames (a writev of many), up to bytes().
+void OutQueue::consume(std::size_t n) {
+  while (n > 0 && !empty()) {
+    Item& it = items_[head_];
+    const std::size_t left = it.frame.size() - it.offset;
+    const std::size_t k = n < left ? n : left;
+    it.offset += k;
+    bytes_ -= k;
+    n -= k;
+    if (it.offset == it.frame.size()) {
+      it.frame = SharedBytes();  // drop our reference as soon as it is sent
+      ++head_;
+    }
+  }
+  if (empty()) {
+    if (items_.capacity() > kKeepCapacity) {
+      std::vector<Item>().swap(items_);
+    } else {
+      items_.clear();
+    }
+    head_ = 0;
+  }
+}
+
+void OutQueue::discard_unstarted() {
+  if (empty()) return;
+  std::size_t keep = items_[head_].offset > 0 ? 1 : 0;
+  for (std::size_t i = head_ + keep; i < items_.size(); i++) bytes_ -= items_[i].frame.size();
+  items_.resize(head_ + keep);
+  if (empty()) clear();
+}
+
+void OutQueue::clear() {
+  std::vector<Item>().swap(items_);
+  head_ = 0;
+  bytes_ = 0;
+}
+
+}  // namespace ps
