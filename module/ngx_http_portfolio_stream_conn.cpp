@@ -344,7 +344,7 @@ ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_por
   c->data = wc;
   c->read->handler = read_handler;
   c->write->handler = write_handler;
-  c->log->action = "serving a WebSocket";
+  c->log->action = const_cast<char*>("serving a WebSocket");
   c->idle = 1;  // so a graceful shutdown reaches read_handler with c->close
   ngx_reusable_connection(c, 0);
   (void)ngx_tcp_nodelay(c);

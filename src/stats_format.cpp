@@ -66,9 +66,11 @@ double latency_percentile(const std::uint64_t* counts, double q, std::uint64_t m
 }
 
 std::uint64_t ring_bump(std::uint64_t entry, std::uint64_t sec) noexcept {
-  if ((entry >> kRingCountBits) != sec) {
-    return (sec << kRingCountBits) | 1;
+  if ((entry >> kRingCountBits) < sec) {
+    return (sec << kRingCountBits) | 1;  // the entry counted an older second
   }
+  // Same second, or an event from a worker whose cached time lags the
+  // entry's: count it in the entry rather than lose the newer counts.
   if ((entry & kRingCountMax) == kRingCountMax) {
     return entry;  // saturated
   }

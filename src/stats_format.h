@@ -43,6 +43,8 @@ inline constexpr unsigned kRingCountBits = 24;
 inline constexpr std::uint64_t kRingCountMax = (std::uint64_t{1} << kRingCountBits) - 1;
 
 // The entry after one more event at `sec` given the entry's current value.
+// An entry of an older second starts over at `sec`; one of a newer second
+// (another worker's clock a tick ahead) just counts the event.
 std::uint64_t ring_bump(std::uint64_t entry, std::uint64_t sec) noexcept;
 // Events counted in the `window` seconds ending with `now` (now - window, now].
 std::uint64_t ring_sum(const std::uint64_t* ring, std::size_t n, std::uint64_t now, std::uint64_t window) noexcept;

@@ -1,0 +1,681 @@
+// The shared-memory zone "portfolio_stream" (portfolio_stream_zone SIZE):
+// counters of all workers, the per-user and global connection limits, and
+// the raw material of the stats endpoint.
+//
+// Layout (one slab pool, added like limit_conn's zone and reused on reload):
+//
+//   header (ngx_ps_sh_t, one slab allocation)
+//     magic/version, start time, list of worker slots, global active count,
+//     number of users, the per-user rbtree, the counters of retired slots,
+//     a 60-entry ring of per-second disconnect counts, and two one-minute
+//     latency histograms.
+//   worker slots (ngx_ps_slot_t, 256 bytes each, 64-byte aligned)
+//     one per live worker process: owner pid, a slot id, the connections it
+//     holds, its pub/sub state and subscription count, and the hot counters
+//     of NGX_PS_COUNTERS in cache lines of their own. Only the owner writes
+//     its counters (lock-free ngx_atomic_fetch_add), so workers never share
+//     a written cache line on the hot path.
+//   users (ngx_ps_user_node_t in the rbtree, keyed by crc32 of the id)
+//     per user: the total across workers and a list of shares
+//     (ngx_ps_share_t: slot id, count), i.e. how many of the user's
+//     connections each worker slot holds. Entries exist only while the user
+//     has a connection. Changed only under the slab mutex.
+//
+// Slot identity. A slot is claimed per PROCESS, not per worker number:
+// ngx_worker is reused both by a respawned worker (after SIGKILL/crash) and
+// by the new generation on reload while the old workers, with the same
+// numbers, are still closing their connections. So every worker, in
+// init_process, allocates a fresh slot with a new id and its pid. Slots are
+// reclaimed ("retired") under the mutex when their owner is gone:
+// kill(pid, 0) fails with ESRCH, or the pid is our own (a previous process
+// had it). Retiring folds the slot's counters into the header's `retired`
+// sums (counters stay monotonic), removes the slot's share from every user
+// (the dead worker's connections), subtracts them from the global count and
+// frees the slot. Reclaim runs at every worker start (so after a SIGKILL the
+// master's respawn fixes the counts at once), on every stats request, and
+// at most once a second before a limit would reject a handshake. An old
+// worker still draining after a reload is alive, keeps its slot and its
+// connections count until it releases them one by one. A gracefully exited
+// worker has already released everything; its slot is retired lazily. The
+// nginx master force-unlocks the slab mutex of a worker that died holding it
+// (ngx_unlock_mutexes). No fixed slot array: the number of slots is bounded
+// only by the zone size, so any worker_processes and any number of reloads
+// in flight are fine.
+//
+// Reload: same name, tag and size: nginx maps the same memory and init()
+// keeps its contents (checked by magic and version). A size change gives a
+// fresh zone: new workers count from zero while old workers keep using the
+// old zone until they exit.
+//
+// Zone full (slab allocation fails): the handshake gets 503 with
+// Retry-After, counted as rejected.globalLimit, and a log line at most once a
+// second per worker; nothing crashes.
+
+#include <cerrno>
+#include <csignal>
+#include <sys/types.h>
+
+#include "ngx_http_portfolio_stream_zone.h"
+
+namespace {
+
+constexpr std::uint64_t kMagic = 0x70735f7a6f6e6531ULL;  // "ps_zone1"
+constexpr std::uint32_t kLayoutVersion = 1;
+constexpr std::size_t kCounters = static_cast<std::size_t>(ngx_ps_stat::count);
+constexpr std::size_t kRing = 60;              // seconds of disconnect history
+constexpr std::uint64_t kLatencyWindow = 60;   // seconds per latency histogram
+constexpr std::size_t kMaxUserIdLen = 0xffff;  // ngx_ps_user_node_t::len
+
+enum : ngx_atomic_uint_t { kRedisUnknown = 0, kRedisDown = 1, kRedisUp = 2 };
+
+struct alignas(64) ngx_ps_slot_t {
+  // Identity and gauges. next/pid/id/active change under the mutex.
+  ngx_ps_slot_t* next;
+  ngx_pid_t pid;
+  std::uint32_t id;
+  ngx_uint_t worker;            // ngx_worker of the owner (for logs)
+  ngx_atomic_t active;          // connections this worker holds
+  ngx_atomic_t redis_state;     // kRedis*, written by the owner
+  ngx_atomic_t subscriptions;   // written by the owner
+  ngx_atomic_t exiting;         // owner is shutting down (reload, stop)
+  // Hot counters, written only by the owner.
+  alignas(64) ngx_atomic_t counters[kCounters];
+  ngx_atomic_t closed_ms;
+};
+static_assert(sizeof(ngx_ps_slot_t) % 64 == 0, "slots are whole cache lines");
+
+struct alignas(64) ngx_ps_latency_window_t {
+  ngx_atomic_t epoch;   // the minute (time / 60) it counts; changes under the mutex
+  ngx_atomic_t max_ms;
+  ngx_atomic_t buckets[ps::stats::kLatencyBuckets];
+};
+
+struct ngx_ps_sh_t {
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t next_slot_id;
+  time_t started;
+  ngx_ps_slot_t* slots;
+  std::uint64_t active;  // sum of slot->active
+  std::uint64_t users;   // rbtree nodes
+  ngx_rbtree_t rbtree;
+  ngx_rbtree_node_t sentinel;
+  std::uint64_t retired[kCounters];  // counters of retired slots
+  std::uint64_t retired_closed_ms;
+  alignas(64) ngx_atomic_t disconnects[kRing];  // ps::stats::ring_bump entries
+  ngx_ps_latency_window_t latency[2];
+};
+
+struct ngx_ps_share_t {
+  ngx_ps_share_t* next;
+  std::uint32_t slot_id;
+  std::uint32_t count;
+};
+
+struct ngx_ps_user_node_t {
+  ngx_rbtree_node_t node;  // key: crc32 of the user id
+  ngx_ps_share_t* shares;
+  std::uint32_t total;
+  std::uint16_t len;
+  u_char data[1];
+};
+
+// Process-local view of the zone (per shm_zone, in the cycle's pool).
+struct ngx_ps_zone_ctx_t {
+  ngx_ps_sh_t* sh;
+  ngx_slab_pool_t* shpool;
+};
+
+// This process's zone and slot: set in a worker's init_process only.
+ngx_ps_sh_t* ps_sh;
+ngx_slab_pool_t* ps_shpool;
+ngx_ps_slot_t* ps_slot;
+std::uint32_t ps_slot_id;
+time_t ps_last_reclaim;
+time_t ps_last_full_log;
+
+ngx_str_t ps_zone_name = ngx_string("portfolio_stream");
+
+void mark_exiting() {
+  if (ps_slot != nullptr && !ps_slot->exiting && (ngx_exiting || ngx_quit || ngx_terminate)) {
+    ps_slot->exiting = 1;
+  }
+}
+
+ngx_log_t* any_log() { return ngx_cycle != nullptr ? ngx_cycle->log : nullptr; }
+
+// ---- the per-user rbtree -------------------------------------------------------
+
+void rbtree_insert_value(ngx_rbtree_node_t* temp, ngx_rbtree_node_t* node, ngx_rbtree_node_t* sentinel) {
+  ngx_rbtree_node_t** p;
+  for (;;) {
+    if (node->key < temp->key) {
+      p = &temp->left;
+    } else if (node->key > temp->key) {
+      p = &temp->right;
+    } else {
+      auto* a = reinterpret_cast<ngx_ps_user_node_t*>(node);
+      auto* b = reinterpret_cast<ngx_ps_user_node_t*>(temp);
+      p = ngx_memn2cmp(a->data, b->data, a->len, b->len) < 0 ? &temp->left : &temp->right;
+    }
+    if (*p == sentinel) {
+      break;
+    }
+    temp = *p;
+  }
+  *p = node;
+  node->parent = temp;
+  node->left = sentinel;
+  node->right = sentinel;
+  ngx_rbt_red(node);
+}
+
+ngx_ps_user_node_t* user_lookup(std::string_view id, std::uint32_t hash) {
+  ngx_rbtree_node_t* node = ps_sh->rbtree.root;
+  ngx_rbtree_node_t* sentinel = ps_sh->rbtree.sentinel;
+  while (node != sentinel) {
+    if (hash < node->key) {
+      node = node->left;
+      continue;
+    }
+    if (hash > node->key) {
+      node = node->right;
+      continue;
+    }
+    auto* u = reinterpret_cast<ngx_ps_user_node_t*>(node);
+    ngx_int_t rc = ngx_memn2cmp(reinterpret_cast<u_char*>(const_cast<char*>(id.data())), u->data, id.size(), u->len);
+    if (rc == 0) {
+      return u;
+    }
+    node = rc < 0 ? node->left : node->right;
+  }
+  return nullptr;
+}
+
+void user_delete(ngx_ps_user_node_t* u) {
+  ngx_rbtree_delete(&ps_sh->rbtree, &u->node);
+  ngx_slab_free_locked(ps_shpool, u);
+  if (ps_sh->users > 0) {
+    ps_sh->users--;
+  }
+}
+
+// Removes slot `id`'s share from every user; returns the connections removed.
+std::uint64_t remove_slot_shares(std::uint32_t id) {
+  std::uint64_t removed = 0;
+  ngx_rbtree_t* tree = &ps_sh->rbtree;
+  if (tree->root == tree->sentinel) {
+    return 0;
+  }
+  ngx_rbtree_node_t* node = ngx_rbtree_min(tree->root, tree->sentinel);
+  while (node != nullptr) {
+    // nginx's delete relinks nodes, never moves their contents: `next`
+    // stays valid after `node` is deleted.
+    ngx_rbtree_node_t* next = ngx_rbtree_next(tree, node);
+    auto* u = reinterpret_cast<ngx_ps_user_node_t*>(node);
+    for (ngx_ps_share_t** pp = &u->shares; *pp != nullptr;) {
+      ngx_ps_share_t* s = *pp;
+      if (s->slot_id != id) {
+        pp = &s->next;
+        continue;
+      }
+      removed += s->count;
+      u->total = u->total > s->count ? u->total - s->count : 0;
+      *pp = s->next;
+      ngx_slab_free_locked(ps_shpool, s);
+    }
+    if (u->total == 0) {
+      user_delete(u);
+    }
+    node = next;
+  }
+  return removed;
+}
+
+// ---- worker slots ------------------------------------------------------------
+
+bool slot_owner_gone(const ngx_ps_slot_t* s) {
+  if (s->pid == ngx_pid) {
+    return true;  // not us (s != ps_slot): a previous process with our pid
+  }
+  return kill(s->pid, 0) == -1 && errno == ESRCH;
+}
+
+void retire_slot_locked(ngx_ps_slot_t* s, ngx_log_t* log) {
+  for (std::size_t i = 0; i < kCounters; i++) {
+    ps_sh->retired[i] += s->counters[i];
+  }
+  ps_sh->retired_closed_ms += s->closed_ms;
+  std::uint64_t removed = s->active > 0 ? remove_slot_shares(s->id) : 0;
+  ps_sh->active = ps_sh->active > removed ? ps_sh->active - removed : 0;
+  if (removed > 0 && log != nullptr) {
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "portfolio_stream: reclaimed %uL connection(s) of exited worker process %P (worker %ui)",
+                  removed, s->pid, s->worker);
+  }
+  ngx_slab_free_locked(ps_shpool, s);
+}
+
+// Retires the slots of processes that are gone; returns how many.
+ngx_uint_t reclaim_locked(ngx_log_t* log) {
+  ngx_uint_t n = 0;
+  for (ngx_ps_slot_t** pp = &ps_sh->slots; *pp != nullptr;) {
+    ngx_ps_slot_t* s = *pp;
+    if (s != ps_slot && slot_owner_gone(s)) {
+      *pp = s->next;
+      retire_slot_locked(s, log);
+      n++;
+      continue;
+    }
+    pp = &s->next;
+  }
+  return n;
+}
+
+void zone_full_log(ngx_log_t* log, const char* what) {
+  if (ps_last_full_log != ngx_time()) {
+    ps_last_full_log = ngx_time();
+    ngx_log_error(NGX_LOG_ERR, log, 0, "portfolio_stream_zone \"%V\" is full%s, rejecting with 503", &ps_zone_name,
+                  what);
+  }
+}
+
+void retry_after(ngx_http_request_t* r) {
+  auto* h = static_cast<ngx_table_elt_t*>(ngx_list_push(&r->headers_out.headers));
+  if (h == nullptr) {
+    return;
+  }
+  h->hash = 1;
+  ngx_str_set(&h->key, "Retry-After");
+  ngx_str_set(&h->value, "5");
+}
+
+ngx_int_t reject_unavailable(ngx_http_request_t* r) {
+  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::rejected_global_limit, 1);
+  retry_after(r);
+  return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
+// ---- zone creation and reuse -------------------------------------------------
+
+ngx_int_t zone_init(ngx_shm_zone_t* shm_zone, void* data) {
+  auto* ctx = static_cast<ngx_ps_zone_ctx_t*>(shm_zone->data);
+  auto* shpool = reinterpret_cast<ngx_slab_pool_t*>(shm_zone->shm.addr);
+  ctx->shpool = shpool;
+
+  if (data != nullptr || shm_zone->shm.exists) {
+    // The old cycle's zone (same name, tag, size): keep its contents.
+    auto* sh = static_cast<ngx_ps_sh_t*>(shpool->data);
+    if (sh == nullptr || sh->magic != kMagic || sh->version != kLayoutVersion) {
+      ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                    "portfolio_stream_zone \"%V\" has an incompatible layout, restart nginx (or change its size)",
+                    &shm_zone->shm.name);
+      return NGX_ERROR;
+    }
+    ctx->sh = sh;
+    return NGX_OK;
+  }
+
+  auto* sh = static_cast<ngx_ps_sh_t*>(ngx_slab_alloc(shpool, sizeof(ngx_ps_sh_t)));
+  if (sh == nullptr) {
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0, "portfolio_stream_zone \"%V\" is too small", &shm_zone->shm.name);
+    return NGX_ERROR;
+  }
+  ngx_memzero(sh, sizeof(ngx_ps_sh_t));
+  sh->magic = kMagic;
+  sh->version = kLayoutVersion;
+  sh->started = ngx_time();
+  {
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, rbtree_insert_value);
+  }
+  shpool->data = sh;
+  ctx->sh = sh;
+
+  static const char fmt[] = " in portfolio_stream_zone \"%V\"%Z";
+  std::size_t len = sizeof(fmt) + shm_zone->shm.name.len;
+  shpool->log_ctx = static_cast<u_char*>(ngx_slab_alloc(shpool, len));
+  if (shpool->log_ctx == nullptr) {
+    return NGX_ERROR;
+  }
+  ngx_sprintf(shpool->log_ctx, fmt, &shm_zone->shm.name);
+  shpool->log_nomem = 0;  // a full zone is logged by us, once a second
+  return NGX_OK;
+}
+
+}  // namespace
+
+// ---- the interface (ngx_http_portfolio_stream_stats.h) -------------------------
+
+char* ngx_http_portfolio_stream_zone_add(ngx_conf_t* cf, ngx_http_portfolio_stream_main_conf_t* pmcf) {
+  auto* ctx = static_cast<ngx_ps_zone_ctx_t*>(ngx_pcalloc(cf->pool, sizeof(ngx_ps_zone_ctx_t)));
+  if (ctx == nullptr) {
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  ngx_shm_zone_t* shm_zone =
+      ngx_shared_memory_add(cf, &ps_zone_name, static_cast<size_t>(pmcf->zone_size), &ngx_http_portfolio_stream_module);
+  if (shm_zone == nullptr) {
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  if (shm_zone->data != nullptr) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "portfolio_stream_zone \"%V\" is already defined", &ps_zone_name);
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  shm_zone->init = zone_init;
+  shm_zone->data = ctx;
+  return NGX_CONF_OK;
+}
+
+ngx_int_t ngx_http_portfolio_stream_zone_init_process(ngx_cycle_t* cycle) {
+  ps_sh = nullptr;
+  ps_shpool = nullptr;
+  ps_slot = nullptr;
+  if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
+    return NGX_OK;  // cache manager/loader: no connections, no slot
+  }
+
+  ngx_ps_zone_ctx_t* ctx = nullptr;
+  ngx_list_part_t* part = &cycle->shared_memory.part;
+  auto* zones = static_cast<ngx_shm_zone_t*>(part->elts);
+  for (ngx_uint_t i = 0; /* void */; i++) {
+    if (i >= part->nelts) {
+      if (part->next == nullptr) {
+        break;
+      }
+      part = part->next;
+      zones = static_cast<ngx_shm_zone_t*>(part->elts);
+      i = 0;
+    }
+    if (zones[i].tag == &ngx_http_portfolio_stream_module) {
+      ctx = static_cast<ngx_ps_zone_ctx_t*>(zones[i].data);
+      break;
+    }
+  }
+  if (ctx == nullptr || ctx->sh == nullptr) {
+    return NGX_OK;  // no http block with the module
+  }
+
+  ps_sh = ctx->sh;
+  ps_shpool = ctx->shpool;
+  ngx_shmtx_lock(&ps_shpool->mutex);
+  reclaim_locked(cycle->log);
+  auto* slot = static_cast<ngx_ps_slot_t*>(ngx_slab_alloc_locked(ps_shpool, sizeof(ngx_ps_slot_t)));
+  if (slot != nullptr) {
+    ngx_memzero(slot, sizeof(ngx_ps_slot_t));
+    slot->pid = ngx_pid;
+    slot->id = ++ps_sh->next_slot_id;
+    slot->worker = ngx_worker;
+    slot->next = ps_sh->slots;
+    ps_sh->slots = slot;
+    ps_slot = slot;
+    ps_slot_id = slot->id;
+  }
+  ngx_shmtx_unlock(&ps_shpool->mutex);
+  if (slot == nullptr) {
+    // The worker still runs: its handshakes get 503, its counters are lost.
+    ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                  "portfolio_stream_zone \"%V\" is full: no slot for worker process %P, "
+                  "its WebSocket handshakes will get 503",
+                  &ps_zone_name, ngx_pid);
+  }
+  return NGX_OK;
+}
+
+void ngx_http_portfolio_stream_stat_add(ngx_ps_stat stat, ngx_atomic_int_t n) {
+  if (ps_slot != nullptr) {
+    (void)ngx_atomic_fetch_add(&ps_slot->counters[static_cast<unsigned>(stat)], n);
+  }
+}
+
+void ngx_http_portfolio_stream_stat_latency(std::int64_t age_ms) {
+  if (ps_sh == nullptr) {
+    return;
+  }
+  ngx_atomic_uint_t epoch = static_cast<ngx_atomic_uint_t>(ngx_time()) / kLatencyWindow;
+  ngx_ps_latency_window_t& w = ps_sh->latency[epoch & 1];
+  if (w.epoch != epoch) {
+    if (w.epoch > epoch) {
+      return;  // this worker's cached time lags a rotation: drop the sample
+    }
+    // A new minute: the first writer clears the window (rare: the mutex).
+    ngx_shmtx_lock(&ps_shpool->mutex);
+    if (w.epoch < epoch) {
+      for (auto& b : w.buckets) {
+        b = 0;
+      }
+      w.max_ms = 0;
+      ngx_memory_barrier();
+      w.epoch = epoch;
+    }
+    ngx_shmtx_unlock(&ps_shpool->mutex);
+    if (w.epoch != epoch) {
+      return;
+    }
+  }
+  (void)ngx_atomic_fetch_add(&w.buckets[ps::stats::latency_bucket(age_ms)], 1);
+  ngx_atomic_uint_t v = age_ms <= 0 ? 0
+                        : static_cast<std::uint64_t>(age_ms) > ps::stats::kLatencyCapMs
+                            ? ps::stats::kLatencyCapMs
+                            : static_cast<ngx_atomic_uint_t>(age_ms);
+  for (;;) {
+    ngx_atomic_uint_t old = w.max_ms;
+    if (v <= old || ngx_atomic_cmp_set(&w.max_ms, old, v)) {
+      break;
+    }
+  }
+}
+
+void ngx_http_portfolio_stream_stat_closed(ngx_msec_t duration_ms) {
+  if (ps_slot == nullptr) {
+    return;
+  }
+  mark_exiting();
+  (void)ngx_atomic_fetch_add(&ps_slot->counters[static_cast<unsigned>(ngx_ps_stat::connections_closed)], 1);
+  (void)ngx_atomic_fetch_add(&ps_slot->closed_ms, static_cast<ngx_atomic_int_t>(duration_ms));
+  auto sec = static_cast<std::uint64_t>(ngx_time());
+  ngx_atomic_t& e = ps_sh->disconnects[sec % kRing];
+  for (;;) {
+    ngx_atomic_uint_t old = e;
+    ngx_atomic_uint_t nv = ps::stats::ring_bump(old, sec);
+    if (nv == old || ngx_atomic_cmp_set(&e, old, nv)) {
+      break;
+    }
+  }
+}
+
+void ngx_http_portfolio_stream_stat_redis(bool connected, ngx_uint_t subscriptions) {
+  if (ps_slot == nullptr) {
+    return;
+  }
+  mark_exiting();
+  ps_slot->subscriptions = subscriptions;
+  ps_slot->redis_state = connected ? kRedisUp : kRedisDown;
+}
+
+ngx_int_t ngx_http_portfolio_stream_limits_acquire(ngx_http_request_t* r, std::string_view user_id,
+                                                   ngx_http_portfolio_stream_loc_conf_t* lcf) {
+  ngx_log_t* log = r->connection->log;
+  if (ps_slot == nullptr) {
+    zone_full_log(log, " (no worker slot)");
+    return reject_unavailable(r);
+  }
+  if (user_id.size() > kMaxUserIdLen) {
+    ngx_log_error(NGX_LOG_ERR, log, 0, "portfolio_stream: user id of %uz bytes is too long", user_id.size());
+    return reject_unavailable(r);
+  }
+  auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
+      ngx_http_get_module_main_conf(r, ngx_http_portfolio_stream_module));
+  auto* id = reinterpret_cast<u_char*>(const_cast<char*>(user_id.data()));
+  std::uint32_t hash = ngx_crc32_short(id, user_id.size());
+  auto per_user_max = static_cast<std::uint64_t>(lcf->max_connections_per_user);
+  auto global_max = static_cast<std::uint64_t>(pmcf->max_connections);
+
+  ngx_shmtx_lock(&ps_shpool->mutex);
+  ngx_ps_user_node_t* u;
+  for (bool reclaimed = false;; reclaimed = true) {
+    u = user_lookup(user_id, hash);
+    // SPEC section 2 order: the per-user limit (429) before the global one (503).
+    bool per_user = u != nullptr && u->total >= per_user_max;
+    bool global = !per_user && ps_sh->active >= global_max;
+    if (!per_user && !global) {
+      break;
+    }
+    // A dead worker's leftovers must not cause a rejection: look for them
+    // (at most once a second: kill(2) per slot, under the mutex).
+    if (!reclaimed && ps_last_reclaim != ngx_time()) {
+      ps_last_reclaim = ngx_time();
+      if (reclaim_locked(log) > 0) {
+        continue;
+      }
+    }
+    ngx_shmtx_unlock(&ps_shpool->mutex);
+    if (per_user) {
+      ngx_log_error(NGX_LOG_INFO, log, 0, "portfolio_stream: user has %uL connections, the limit (429)",
+                    per_user_max);
+      ngx_http_portfolio_stream_stat_add(ngx_ps_stat::rejected_per_user_limit, 1);
+      return NGX_HTTP_TOO_MANY_REQUESTS;
+    }
+    ngx_log_error(NGX_LOG_WARN, log, 0, "portfolio_stream: %uL connections, portfolio_stream_max_connections (503)",
+                  global_max);
+    return reject_unavailable(r);
+  }
+
+  bool created = false;
+  if (u == nullptr) {
+    std::size_t n = offsetof(ngx_ps_user_node_t, data) + user_id.size();
+    u = static_cast<ngx_ps_user_node_t*>(ngx_slab_alloc_locked(ps_shpool, n));
+    if (u == nullptr) {
+      ngx_shmtx_unlock(&ps_shpool->mutex);
+      zone_full_log(log, "");
+      return reject_unavailable(r);
+    }
+    u->node.key = hash;
+    u->shares = nullptr;
+    u->total = 0;
+    u->len = static_cast<std::uint16_t>(user_id.size());
+    ngx_memcpy(u->data, id, user_id.size());
+    ps_sh->rbtree.insert = rbtree_insert_value;  // this process's address of it
+    ngx_rbtree_insert(&ps_sh->rbtree, &u->node);
+    ps_sh->users++;
+    created = true;
+  }
+  ngx_ps_share_t* s = u->shares;
+  while (s != nullptr && s->slot_id != ps_slot_id) {
+    s = s->next;
+  }
+  if (s == nullptr) {
+    s = static_cast<ngx_ps_share_t*>(ngx_slab_alloc_locked(ps_shpool, sizeof(ngx_ps_share_t)));
+    if (s == nullptr) {
+      if (created) {
+        user_delete(u);
+      }
+      ngx_shmtx_unlock(&ps_shpool->mutex);
+      zone_full_log(log, "");
+      return reject_unavailable(r);
+    }
+    s->slot_id = ps_slot_id;
+    s->count = 0;
+    s->next = u->shares;
+    u->shares = s;
+  }
+  s->count++;
+  u->total++;
+  ps_slot->active++;
+  ps_sh->active++;
+  ngx_shmtx_unlock(&ps_shpool->mutex);
+  return NGX_OK;
+}
+
+void ngx_http_portfolio_stream_limits_release(std::string_view user_id) {
+  if (ps_slot == nullptr) {
+    return;
+  }
+  mark_exiting();
+  auto* id = reinterpret_cast<u_char*>(const_cast<char*>(user_id.data()));
+  std::uint32_t hash = ngx_crc32_short(id, user_id.size());
+  ngx_shmtx_lock(&ps_shpool->mutex);
+  ngx_ps_user_node_t* u = user_lookup(user_id, hash);
+  ngx_ps_share_t** pp = u != nullptr ? &u->shares : nullptr;
+  while (pp != nullptr && *pp != nullptr && (*pp)->slot_id != ps_slot_id) {
+    pp = &(*pp)->next;
+  }
+  if (pp == nullptr || *pp == nullptr) {
+    ngx_shmtx_unlock(&ps_shpool->mutex);
+    ngx_log_error(NGX_LOG_ALERT, any_log(), 0, "portfolio_stream: released a connection this worker did not hold");
+    return;
+  }
+  ngx_ps_share_t* s = *pp;
+  s->count--;
+  u->total--;
+  if (s->count == 0) {
+    *pp = s->next;
+    ngx_slab_free_locked(ps_shpool, s);
+  }
+  if (u->total == 0) {
+    user_delete(u);
+  }
+  if (ps_slot->active > 0) {
+    ps_slot->active--;
+  }
+  if (ps_sh->active > 0) {
+    ps_sh->active--;
+  }
+  ngx_shmtx_unlock(&ps_shpool->mutex);
+}
+
+ngx_int_t ngx_http_portfolio_stream_zone_snapshot(ngx_ps_snapshot_t* s, ngx_log_t* log) {
+  ngx_memzero(s, sizeof(ngx_ps_snapshot_t));
+  if (ps_sh == nullptr) {
+    return NGX_DECLINED;
+  }
+  mark_exiting();
+  auto now = static_cast<std::uint64_t>(ngx_time());
+  std::uint64_t ring[kRing];
+
+  ngx_shmtx_lock(&ps_shpool->mutex);
+  reclaim_locked(log);
+  for (std::size_t i = 0; i < kCounters; i++) {
+    s->counters[i] = ps_sh->retired[i];
+  }
+  s->closed_ms = ps_sh->retired_closed_ms;
+  for (ngx_ps_slot_t* sl = ps_sh->slots; sl != nullptr; sl = sl->next) {
+    for (std::size_t i = 0; i < kCounters; i++) {
+      s->counters[i] += sl->counters[i];
+    }
+    s->closed_ms += sl->closed_ms;
+    if (sl->exiting) {
+      continue;  // draining after a reload or stop: not part of the health
+    }
+    s->workers++;
+    if (sl->redis_state == kRedisUp) {
+      s->redis_up++;
+    } else if (sl->redis_state == kRedisDown) {
+      s->redis_down++;
+    }
+    s->subscriptions += sl->subscriptions;
+  }
+  s->active_connections = ps_sh->active;
+  s->active_users = ps_sh->users;
+  for (std::size_t i = 0; i < kRing; i++) {
+    ring[i] = ps_sh->disconnects[i];
+  }
+  std::uint64_t epoch = now / kLatencyWindow;
+  for (const ngx_ps_latency_window_t& w : ps_sh->latency) {
+    // the current minute and the one before: 60 to 120 s of events
+    if (w.epoch != epoch && w.epoch + 1 != epoch) {
+      continue;
+    }
+    for (std::size_t b = 0; b < ps::stats::kLatencyBuckets; b++) {
+      s->latency[b] += w.buckets[b];
+    }
+    if (w.max_ms > s->latency_max_ms) {
+      s->latency_max_ms = w.max_ms;
+    }
+  }
+  s->uptime_seconds = now > static_cast<std::uint64_t>(ps_sh->started) ? now - ps_sh->started : 0;
+  s->zone_size = static_cast<std::size_t>(ps_shpool->end - reinterpret_cast<u_char*>(ps_shpool));
+  s->zone_free = ps_shpool->pfree * ngx_pagesize;
+  ngx_shmtx_unlock(&ps_shpool->mutex);
+
+  s->disconnects_last_60s = ps::stats::ring_sum(ring, kRing, now, kRing);
+  return NGX_OK;
+}
