@@ -237,6 +237,11 @@ ngx_int_t handle(ngx_http_request_t* r) {
     }
   }
 
+  // Only an HTTP/1.1 main request can become a WebSocket (no RFC 8441 here).
+  if (r != r->main || r->http_version != NGX_HTTP_VERSION_11) {
+    return reject(r, NGX_HTTP_BAD_REQUEST, ngx_ps_stat::rejected_bad_handshake);
+  }
+
   switch (ps::check_upgrade(ngx_ps_sv(r->method_name), r->http_version, up)) {
     case ps::UpgradeCheck::ok:
       break;

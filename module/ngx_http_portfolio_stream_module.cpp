@@ -19,8 +19,10 @@ static char* ngx_http_portfolio_stream_nonempty(ngx_conf_t* cf, void* post, void
 static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle);
 static void ngx_http_portfolio_stream_exit_process(ngx_cycle_t* cycle);
 
-static ngx_conf_num_bounds_t ngx_http_portfolio_stream_at_least_one = {ngx_conf_check_num_bounds, 1,
-                                                                       NGX_MAX_INT_T_VALUE};
+static char* ngx_http_portfolio_stream_positive_num(ngx_conf_t* cf, void* post, void* data);
+// nginx's own ngx_conf_check_num_bounds message names neither the directive
+// nor the value; this one does ("... directive must be at least 1").
+static ngx_conf_post_t ngx_http_portfolio_stream_at_least_one = {ngx_http_portfolio_stream_positive_num};
 static ngx_conf_post_t ngx_http_portfolio_stream_positive_size_post = {ngx_http_portfolio_stream_positive_size};
 static ngx_conf_post_t ngx_http_portfolio_stream_nonempty_post = {ngx_http_portfolio_stream_nonempty};
 
@@ -280,6 +282,15 @@ static char* ngx_http_portfolio_stream_origins(ngx_conf_t* cf, ngx_command_t* cm
       return static_cast<char*>(NGX_CONF_ERROR);
     }
     *slot = v;
+  }
+  return NGX_CONF_OK;
+}
+
+static char* ngx_http_portfolio_stream_positive_num(ngx_conf_t* cf, void* post, void* data) {
+  if (*static_cast<ngx_int_t*>(data) < 1) {
+    ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" directive must be at least 1, not \"%V\"", &value[0], &value[1]);
+    return static_cast<char*>(NGX_CONF_ERROR);
   }
   return NGX_CONF_OK;
 }

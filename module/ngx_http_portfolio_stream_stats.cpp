@@ -170,8 +170,10 @@ std::string to_prometheus(const view_t& v) {
   prom_gauge(out, "portfolio_stream_active_users", "Users with at least one connection open", s.active_users);
   prom_gauge(out, "portfolio_stream_redis_connected",
              "1 when every live worker's Redis pub/sub connection is up", v.redis_connected ? 1 : 0);
-  prom_gauge(out, "portfolio_stream_redis_subscriptions", "Redis channels subscribed, all workers", s.subscriptions);
-  prom_gauge(out, "portfolio_stream_workers", "Worker processes counting in the zone (not draining)", s.workers);
+  prom_gauge(out, "portfolio_stream_redis_subscriptions", "Redis channels subscribed, all workers",
+             s.subscriptions);
+  prom_gauge(out, "portfolio_stream_workers", "Worker processes counting in the zone (not draining)",
+             s.workers);
   prom_gauge(out, "portfolio_stream_disconnects_last_minute", "Connections closed in the last 60 seconds",
              s.disconnects_last_60s);
 
@@ -190,10 +192,12 @@ std::string to_prometheus(const view_t& v) {
   prom_gauge(out, "portfolio_stream_max_connections", "portfolio_stream_max_connections",
              std::uint64_t(v.max_connections));
   prom_gauge(out, "portfolio_stream_max_connections_per_user",
-             "portfolio_stream_max_connections_per_user of the stats location", std::uint64_t(v.max_per_user));
+             "portfolio_stream_max_connections_per_user of the stats location",
+             std::uint64_t(v.max_per_user));
   prom_gauge(out, "portfolio_stream_uptime_seconds", "Seconds since the zone was created", s.uptime_seconds);
   prom_gauge(out, "portfolio_stream_zone_size_bytes", "Size of portfolio_stream_zone", s.zone_size);
-  prom_gauge(out, "portfolio_stream_zone_free_bytes", "Free pages of portfolio_stream_zone, in bytes", s.zone_free);
+  prom_gauge(out, "portfolio_stream_zone_free_bytes", "Free pages of portfolio_stream_zone, in bytes",
+             s.zone_free);
   return out;
 }
 
@@ -233,7 +237,8 @@ ngx_int_t handle(ngx_http_request_t* r) {
 
   view_t v;
   if (ngx_http_portfolio_stream_zone_snapshot(&v.snap, r->connection->log) != NGX_OK) {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "portfolio_stream: stats without a zone in this process");
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "portfolio_stream: stats without a zone in this process");
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   const ngx_ps_snapshot_t& s = v.snap;

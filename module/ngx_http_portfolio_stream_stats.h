@@ -72,5 +72,9 @@ void ngx_http_portfolio_stream_limits_release(std::string_view user_id);
 char* ngx_http_portfolio_stream_zone_add(ngx_conf_t* cf, ngx_http_portfolio_stream_main_conf_t* pmcf);
 // Per worker: claims the worker's slot and clears what a dead predecessor left.
 ngx_int_t ngx_http_portfolio_stream_zone_init_process(ngx_cycle_t* cycle);
+// Per worker at exit, after the hub has closed its connections: retires the
+// worker's slot (its counters stay in the totals; anything still held is
+// given back). Without it, a dead worker's slot is reclaimed lazily.
+void ngx_http_portfolio_stream_zone_exit_process(ngx_cycle_t* cycle);
 
 ngx_int_t ngx_http_portfolio_stream_stats_handler(ngx_http_request_t* r);

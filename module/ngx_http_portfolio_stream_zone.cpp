@@ -33,10 +33,10 @@
 // (the dead worker's connections), subtracts them from the global count and
 // frees the slot. Reclaim runs at every worker start (so after a SIGKILL the
 // master's respawn fixes the counts at once), on every stats request, and
-// at most once a second before a limit would reject a handshake. An old
+// at most once a second before a limit would reject a handshake; a worker
+// that exits normally retires its own slot in exit_process. An old
 // worker still draining after a reload is alive, keeps its slot and its
-// connections count until it releases them one by one. A gracefully exited
-// worker has already released everything; its slot is retired lazily. The
+// connections count until it releases them one by one. The
 // nginx master force-unlocks the slab mutex of a worker that died holding it
 // (ngx_unlock_mutexes). No fixed slot array: the number of slots is bounded
 // only by the zone size, so any worker_processes and any number of reloads
@@ -73,11 +73,11 @@ struct alignas(64) ngx_ps_slot_t {
   ngx_ps_slot_t* next;
   ngx_pid_t pid;
   std::uint32_t id;
-  ngx_uint_t worker;            // ngx_worker of the owner (for logs)
-  ngx_atomic_t active;          // connections this worker holds
-  ngx_atomic_t redis_state;     // kRedis*, written by the owner
-  ngx_atomic_t subscriptions;   // written by the owner
-  ngx_atomic_t exiting;         // owner is shutting down (reload, stop)
+  ngx_uint_t worker;           // ngx_worker of the owner (for logs)
+  ngx_atomic_t active;         // connections this worker holds
+  ngx_atomic_t redis_state;    // kRedis*, written by the owner
+  ngx_atomic_t subscriptions;  // written by the owner
+  ngx_atomic_t exiting;        // owner is shutting down (reload, stop)
   // Hot counters, written only by the owner.
   alignas(64) ngx_atomic_t counters[kCounters];
   ngx_atomic_t closed_ms;
@@ -85,7 +85,7 @@ struct alignas(64) ngx_ps_slot_t {
 static_assert(sizeof(ngx_ps_slot_t) % 64 == 0, "slots are whole cache lines");
 
 struct alignas(64) ngx_ps_latency_window_t {
-  ngx_atomic_t epoch;   // the minute (time / 60) it counts; changes under the mutex
+  ngx_atomic_t epoch;  // the minute (time / 60) it counts; changes under the mutex
   ngx_atomic_t max_ms;
   ngx_atomic_t buckets[ps::stats::kLatencyBuckets];
 };
@@ -183,7 +183,8 @@ ngx_ps_user_node_t* user_lookup(std::string_view id, std::uint32_t hash) {
       continue;
     }
     auto* u = reinterpret_cast<ngx_ps_user_node_t*>(node);
-    ngx_int_t rc = ngx_memn2cmp(reinterpret_cast<u_char*>(const_cast<char*>(id.data())), u->data, id.size(), u->len);
+    ngx_int_t rc =
+        ngx_memn2cmp(reinterpret_cast<u_char*>(const_cast<char*>(id.data())), u->data, id.size(), u->len);
     if (rc == 0) {
       return u;
     }
@@ -275,8 +276,8 @@ ngx_uint_t reclaim_locked(ngx_log_t* log) {
 void zone_full_log(ngx_log_t* log, const char* what) {
   if (ps_last_full_log != ngx_time()) {
     ps_last_full_log = ngx_time();
-    ngx_log_error(NGX_LOG_ERR, log, 0, "portfolio_stream_zone \"%V\" is full%s, rejecting with 503", &ps_zone_name,
-                  what);
+    ngx_log_error(NGX_LOG_ERR, log, 0, "portfolio_stream_zone \"%V\" is full%s, rejecting with 503",
+                  &ps_zone_name, what);
   }
 }
 
@@ -307,9 +308,10 @@ ngx_int_t zone_init(ngx_shm_zone_t* shm_zone, void* data) {
     // The old cycle's zone (same name, tag, size): keep its contents.
     auto* sh = static_cast<ngx_ps_sh_t*>(shpool->data);
     if (sh == nullptr || sh->magic != kMagic || sh->version != kLayoutVersion) {
-      ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                    "portfolio_stream_zone \"%V\" has an incompatible layout, restart nginx (or change its size)",
-                    &shm_zone->shm.name);
+      ngx_log_error(
+          NGX_LOG_EMERG, shm_zone->shm.log, 0,
+          "portfolio_stream_zone \"%V\" has an incompatible layout, restart nginx (or change its size)",
+          &shm_zone->shm.name);
       return NGX_ERROR;
     }
     ctx->sh = sh;
@@ -318,16 +320,15 @@ ngx_int_t zone_init(ngx_shm_zone_t* shm_zone, void* data) {
 
   auto* sh = static_cast<ngx_ps_sh_t*>(ngx_slab_alloc(shpool, sizeof(ngx_ps_sh_t)));
   if (sh == nullptr) {
-    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0, "portfolio_stream_zone \"%V\" is too small", &shm_zone->shm.name);
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0, "portfolio_stream_zone \"%V\" is too small",
+                  &shm_zone->shm.name);
     return NGX_ERROR;
   }
   ngx_memzero(sh, sizeof(ngx_ps_sh_t));
   sh->magic = kMagic;
   sh->version = kLayoutVersion;
   sh->started = ngx_time();
-  {
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, rbtree_insert_value);
-  }
+  { ngx_rbtree_init(&sh->rbtree, &sh->sentinel, rbtree_insert_value); }
   shpool->data = sh;
   ctx->sh = sh;
 
@@ -351,13 +352,14 @@ char* ngx_http_portfolio_stream_zone_add(ngx_conf_t* cf, ngx_http_portfolio_stre
   if (ctx == nullptr) {
     return static_cast<char*>(NGX_CONF_ERROR);
   }
-  ngx_shm_zone_t* shm_zone =
-      ngx_shared_memory_add(cf, &ps_zone_name, static_cast<size_t>(pmcf->zone_size), &ngx_http_portfolio_stream_module);
+  ngx_shm_zone_t* shm_zone = ngx_shared_memory_add(cf, &ps_zone_name, static_cast<size_t>(pmcf->zone_size),
+                                                   &ngx_http_portfolio_stream_module);
   if (shm_zone == nullptr) {
     return static_cast<char*>(NGX_CONF_ERROR);
   }
   if (shm_zone->data != nullptr) {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "portfolio_stream_zone \"%V\" is already defined", &ps_zone_name);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "portfolio_stream_zone \"%V\" is already defined",
+                       &ps_zone_name);
     return static_cast<char*>(NGX_CONF_ERROR);
   }
   shm_zone->init = zone_init;
@@ -418,6 +420,27 @@ ngx_int_t ngx_http_portfolio_stream_zone_init_process(ngx_cycle_t* cycle) {
                   &ps_zone_name, ngx_pid);
   }
   return NGX_OK;
+}
+
+void ngx_http_portfolio_stream_zone_exit_process(ngx_cycle_t* cycle) {
+  if (ps_slot == nullptr) {
+    return;
+  }
+  // Normally every connection was released already (the hub closes them
+  // first); retiring the slot gives back whatever is left and keeps the
+  // counters in the totals.
+  ngx_shmtx_lock(&ps_shpool->mutex);
+  for (ngx_ps_slot_t** pp = &ps_sh->slots; *pp != nullptr; pp = &(*pp)->next) {
+    if (*pp == ps_slot) {
+      *pp = ps_slot->next;
+      retire_slot_locked(ps_slot, cycle->log);
+      break;
+    }
+  }
+  ngx_shmtx_unlock(&ps_shpool->mutex);
+  ps_slot = nullptr;
+  ps_sh = nullptr;
+  ps_shpool = nullptr;
 }
 
 void ngx_http_portfolio_stream_stat_add(ngx_ps_stat stat, ngx_atomic_int_t n) {
@@ -534,8 +557,8 @@ ngx_int_t ngx_http_portfolio_stream_limits_acquire(ngx_http_request_t* r, std::s
       ngx_http_portfolio_stream_stat_add(ngx_ps_stat::rejected_per_user_limit, 1);
       return NGX_HTTP_TOO_MANY_REQUESTS;
     }
-    ngx_log_error(NGX_LOG_WARN, log, 0, "portfolio_stream: %uL connections, portfolio_stream_max_connections (503)",
-                  global_max);
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "portfolio_stream: %uL connections, portfolio_stream_max_connections (503)", global_max);
     return reject_unavailable(r);
   }
 
@@ -600,7 +623,8 @@ void ngx_http_portfolio_stream_limits_release(std::string_view user_id) {
   }
   if (pp == nullptr || *pp == nullptr) {
     ngx_shmtx_unlock(&ps_shpool->mutex);
-    ngx_log_error(NGX_LOG_ALERT, any_log(), 0, "portfolio_stream: released a connection this worker did not hold");
+    ngx_log_error(NGX_LOG_ALERT, any_log(), 0,
+                  "portfolio_stream: released a connection this worker did not hold");
     return;
   }
   ngx_ps_share_t* s = *pp;

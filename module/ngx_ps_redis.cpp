@@ -76,6 +76,7 @@ struct ps_conn {
   ngx_event_t retry;  // backoff before the next connect attempt
 
   ngx_msec_t backoff;        // current base delay; doubled per failure
+  ngx_msec_t up_since;       // when it became ready
   ngx_msec_t last_progress;  // last reply, or when replies became owed
   ngx_uint_t outstanding;    // replies owed: GETs, or (un)subscribe confirmations
   ngx_uint_t handshake;      // AUTH/SELECT replies still due
@@ -133,6 +134,18 @@ struct ps_redis {
 };
 
 ps_redis g;
+
+// ", 5 similar messages suppressed" or "": most lines have nothing to report.
+struct suppressed_note {
+  char buf[64];
+  explicit suppressed_note(ngx_uint_t n) {
+    u_char *end = reinterpret_cast<u_char *>(buf);
+    if (n != 0) {
+      end = ngx_snprintf(end, sizeof(buf) - 1, ", %ui similar messages suppressed", n);
+    }
+    *end = '\0';
+  }
+};
 
 }  // namespace
 
@@ -301,6 +314,12 @@ void ev_cleanup(void *p) noexcept {
 
   ngx_uint_t skipped = 0;
   if (was == conn_state::ready) {
+    // Back to quick retries only after the connection proved itself: a Redis
+    // that accepts and then never answers would otherwise be hammered at the
+    // minimum delay forever.
+    if (pc->answered || ngx_current_msec - pc->up_since >= 10000) {
+      pc->backoff = kBackoffMin;
+    }
     if (!pc->is_cmd) {
       g.notify_down = true;
       if (!g.notify_ev.posted) {
@@ -319,8 +338,8 @@ void ev_cleanup(void *p) noexcept {
     if (!quiet && pc->fail_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s failed: %s "
-                    "(attempt %ui, %ui similar messages suppressed); retrying with backoff",
-                    pc->name, g.where.c_str(), why, pc->attempts, skipped);
+                    "(attempt %ui%s); retrying with backoff",
+                    pc->name, g.where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
     }
   }
   conn_schedule_retry(pc);
@@ -353,6 +372,7 @@ void conn_progress(ps_conn *pc) {
     // accepts and hangs) repeated losses stay rate-limited.
     pc->answered = true;
     pc->fail_log.reset();
+    pc->backoff = kBackoffMin;
   }
 }
 
@@ -385,8 +405,9 @@ void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata, const ch
     if (pc->fail_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
                     "portfolio_stream: Redis %s on the %s connection to %s failed: \"%*s\" "
-                    "(%ui similar messages suppressed); retrying with backoff",
-                    what, pc->name, g.where.c_str(), reply->len, reply->str, skipped);
+                    "(retrying with backoff%s)",
+                    what, pc->name, g.where.c_str(), reply->len, reply->str,
+                    suppressed_note(skipped).buf);
     }
     pc->fail_logged = true;  // the teardown line would only repeat this one
     conn_fail(pc, what[0] == 'A' ? "AUTH failed" : "SELECT failed");
@@ -478,8 +499,8 @@ void conn_start(ps_conn *pc) {
     if (pc->fail_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s failed: %s "
-                    "(attempt %ui, %ui similar messages suppressed); retrying with backoff",
-                    pc->name, g.where.c_str(), why, pc->attempts, skipped);
+                    "(attempt %ui%s); retrying with backoff",
+                    pc->name, g.where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
     }
     if (ac != nullptr) {
       redisAsyncFree(ac);  // no hooks set yet: hiredis just closes its fd
@@ -520,7 +541,7 @@ void conn_ready(ps_conn *pc) {
     ngx_del_timer(&pc->timer);
   }
   pc->state = conn_state::ready;
-  pc->backoff = kBackoffMin;
+  pc->up_since = ngx_current_msec;
   if (pc->ever_ready) {
     g.stats.reconnects++;
   }
@@ -528,9 +549,9 @@ void conn_ready(ps_conn *pc) {
     ngx_uint_t skipped = 0;
     if (pc->up_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_NOTICE, ps_log(), 0,
-                    "portfolio_stream: Redis %s connection to %s established after %ui failed "
-                    "attempts (%ui similar messages suppressed)",
-                    pc->name, g.where.c_str(), pc->attempts, skipped);
+                    "portfolio_stream: Redis %s connection to %s %s (%ui failed attempts%s)",
+                    pc->name, g.where.c_str(), pc->ever_ready ? "re-established" : "is up",
+                    pc->attempts, suppressed_note(skipped).buf);
     }
   }
   pc->ever_ready = true;
@@ -560,6 +581,8 @@ void conn_schedule_retry(ps_conn *pc) {
   if (pc->is_cmd && !ngx_queue_empty(&g.waiting) && delay > g.timeout / 2) {
     delay = g.timeout / 2;
   }
+  ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ps_log(), 0, "portfolio_stream: Redis %s: next attempt in %M ms",
+                 pc->name, delay);
   ngx_add_timer(&pc->retry, delay ? delay : 1);
 }
 
@@ -654,14 +677,12 @@ void on_get_reply(redisAsyncContext *ac, void *r, void *privdata) noexcept {
       if (g.error_log.allow(&skipped)) {
         if (reply->type == REDIS_REPLY_ERROR) {
           ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
-                        "portfolio_stream: Redis GET failed: \"%*s\" "
-                        "(%ui similar messages suppressed)",
-                        reply->len, reply->str, skipped);
+                        "portfolio_stream: Redis GET failed: \"%*s\"%s",
+                        reply->len, reply->str, suppressed_note(skipped).buf);
         } else {
           ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
-                        "portfolio_stream: Redis GET returned reply type %d "
-                        "(%ui similar messages suppressed)",
-                        reply->type, skipped);
+                        "portfolio_stream: Redis GET returned reply type %d%s",
+                        reply->type, suppressed_note(skipped).buf);
         }
       }
       get_call(q, ngx_ps_get_result::unavailable, {});
@@ -989,9 +1010,8 @@ ngx_ps_get_t *ngx_ps_redis_get(std::string_view key, ngx_ps_get_handler_pt handl
     ngx_uint_t skipped = 0;
     if (g.cap_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
-                    "portfolio_stream: %ui Redis lookups pending, refusing more "
-                    "(%ui similar messages suppressed)",
-                    g.live, skipped);
+                    "portfolio_stream: %ui Redis lookups pending, refusing more%s",
+                    g.live, suppressed_note(skipped).buf);
     }
     return nullptr;
   }
