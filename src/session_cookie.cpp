@@ -79,6 +79,15 @@ std::optional<std::string_view> session_id_from_cookie(std::string_view value,
                                                        const std::string_view* secrets,
                                                        std::size_t secret_count) {
   if (secret_count == 0 || secrets == nullptr) {
+    // No secret to check with: an express-session value "s:<sid>.<sig>"
+    // still names its sid (the signature cannot be verified; knowing a
+    // sid is what grants access either way), any other value is the sid.
+    if (value.size() > 2 && value.substr(0, 2) == "s:") {
+      const std::size_t dot = value.rfind('.');
+      if (dot != std::string_view::npos && dot > 2 && value.size() - dot - 1 == kSignatureSize) {
+        value = value.substr(2, dot - 2);
+      }
+    }
     if (!valid_sid(value)) return std::nullopt;
     return value;
   }

@@ -10,7 +10,8 @@
 namespace ps {
 
 // With no secrets the decoded cookie value is the session id itself (it must
-// be non-empty and at most 256 bytes). With secrets, the value must be a
+// be non-empty and at most 256 bytes), except that an express-session signed
+// value "s:<sid>.<sig>" yields its sid unverified. With secrets, the value must be a
 // signed value valid for at least one of them (compared in constant time,
 // every secret tried); the returned view is the sid inside `value`.
 // Secrets are given as a pointer range so nginx arrays need no copying.

@@ -118,9 +118,15 @@ TEST(SessionCookie, UnsignedWithoutSecrets) {
   EXPECT_EQ(check(std::string(256, 'z'), {}).value_or("<none>"), std::string(256, 'z'));
   EXPECT_FALSE(check(std::string(257, 'z'), {}).has_value());
   EXPECT_FALSE(check("", {}).has_value());
-  // Without secrets the value is taken as it is, signature included.
+  // Without secrets an express-session signed value yields its sid
+  // (unverified: there is nothing to verify with), even with a bad signature.
   const std::string value = "s:" + std::string(kSid) + "." + std::string(kSig);
-  EXPECT_EQ(check(value, {}).value_or("<none>"), value);
+  EXPECT_EQ(check(value, {}).value_or("<none>"), std::string(kSid));
+  std::string forged = value;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(check(forged, {}).value_or("<none>"), std::string(kSid));
+  // Not of the signed shape (signature of the wrong length): taken whole.
+  EXPECT_EQ(check("s:abc.def", {}).value_or("<none>"), "s:abc.def");
 }
 
 TEST(SessionCookie, BinaryGarbage) {
