@@ -13,7 +13,9 @@
 // - A lookup (ngx_ps_get_t) is heap memory owned by this file. While hiredis
 //   holds it as privdata (in_redis) it stays alive even after its handler ran
 //   or it was cancelled (done); the reply or the context's teardown frees it.
-// - Every timer is cancelable: a shutting-down worker must not wait for Redis.
+// - Every connection timer is cancelable: a shutting-down worker must not wait
+//   for Redis. Only the lookup deadline timer, set while lookups are pending,
+//   holds it, for at most connect_timeout, like an upstream request would.
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -183,6 +185,11 @@ void get_unlink(ngx_ps_get_t *q) {
   if (q->in_deadlines) {
     ngx_queue_remove(&q->dlink);
     q->in_deadlines = 0;
+    // The deadline timer is the one timer that holds a shutting-down worker
+    // (see ngx_ps_redis_init_process): it must not outlive the last lookup.
+    if (ngx_queue_empty(&g.deadlines) && g.deadline_ev.timer_set) {
+      ngx_del_timer(&g.deadline_ev);
+    }
   }
   if (q->in_waiting || q->in_answers) {
     ngx_queue_remove(&q->qlink);
@@ -314,10 +321,12 @@ void ev_cleanup(void *p) noexcept {
 
   ngx_uint_t skipped = 0;
   if (was == conn_state::ready) {
-    // Back to quick retries only after the connection proved itself: a Redis
-    // that accepts and then never answers would otherwise be hammered at the
-    // minimum delay forever.
-    if (pc->answered || ngx_current_msec - pc->up_since >= 10000) {
+    // Back to quick retries only after the connection proved itself (it
+    // answered and lasted): a Redis that accepts and never answers, or one
+    // that drops us right after a reply (e.g. a NOPERM to SUBSCRIBE), would
+    // otherwise be hammered at the minimum delay forever.
+    ngx_msec_t lasted = ngx_current_msec - pc->up_since;
+    if ((pc->answered && lasted >= kBackoffMax) || lasted >= 10 * kBackoffMax) {
       pc->backoff = kBackoffMin;
     }
     if (!pc->is_cmd) {
@@ -372,7 +381,6 @@ void conn_progress(ps_conn *pc) {
     // accepts and hangs) repeated losses stay rate-limited.
     pc->answered = true;
     pc->fail_log.reset();
-    pc->backoff = kBackoffMin;
   }
 }
 
@@ -398,8 +406,9 @@ void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata, const ch
   if (reply == nullptr || ac != pc->ac) {
     return;  // the context is going away; ev_cleanup reports why
   }
-  conn_progress(pc);
   if (reply->type == REDIS_REPLY_ERROR) {
+    // Not conn_progress(): a refusal must keep the backoff and log limiter
+    // running, or a wrong password would retry at the minimum delay forever.
     ngx_uint_t skipped = 0;
     // Misconfiguration, not a network blip: NGX_LOG_ERR with Redis' words.
     if (pc->fail_log.allow(&skipped)) {
@@ -413,6 +422,10 @@ void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata, const ch
     conn_fail(pc, what[0] == 'A' ? "AUTH failed" : "SELECT failed");
     return;
   }
+  // Only last_progress: "answered" (which resets backoff and log limiter)
+  // waits for the connection to do real work, so AUTH ok + SELECT refused
+  // still backs off.
+  pc->last_progress = ngx_current_msec;
   if (--pc->handshake == 0) {
     conn_ready(pc);
   }
@@ -452,9 +465,10 @@ void on_connect(const redisAsyncContext *cac, int status) noexcept {
     }
     argv[argc] = g.password.data();
     lens[argc++] = g.password.size();
-    if (redisAsyncCommandArgv(ac, on_auth_reply, pc, argc, argv, lens) == REDIS_OK) {
-      pc->handshake++;
+    if (redisAsyncCommandArgv(ac, on_auth_reply, pc, argc, argv, lens) != REDIS_OK) {
+      return;  // never ready unauthenticated: the connect timer ends it
     }
+    pc->handshake++;
   }
   // Pub/sub channels are not per database: SELECT only for session GETs.
   if (pc->is_cmd && g.db != 0) {
@@ -462,9 +476,10 @@ void on_connect(const redisAsyncContext *cac, int status) noexcept {
     u_char *end = ngx_sprintf(reinterpret_cast<u_char *>(buf), "%i", g.db);
     const char *argv[2] = {"SELECT", buf};
     std::size_t lens[2] = {6, static_cast<std::size_t>(end - reinterpret_cast<u_char *>(buf))};
-    if (redisAsyncCommandArgv(ac, on_select_reply, pc, 2, argv, lens) == REDIS_OK) {
-      pc->handshake++;
+    if (redisAsyncCommandArgv(ac, on_select_reply, pc, 2, argv, lens) != REDIS_OK) {
+      return;
     }
+    pc->handshake++;
   }
   if (pc->handshake == 0) {
     conn_ready(pc);
@@ -549,7 +564,7 @@ void conn_ready(ps_conn *pc) {
     ngx_uint_t skipped = 0;
     if (pc->up_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_NOTICE, ps_log(), 0,
-                    "portfolio_stream: Redis %s connection to %s %s (%ui failed attempts%s)",
+                    "portfolio_stream: Redis %s connection to %s %s after %ui failed attempts%s",
                     pc->name, g.where.c_str(), pc->ever_ready ? "re-established" : "is up",
                     pc->attempts, suppressed_note(skipped).buf);
     }
@@ -801,18 +816,32 @@ void pubsub_command(const char *verb, std::size_t verb_len, const std::string_vi
     return;
   }
   try {
+    std::vector<std::string> removed;  // UNSUBSCRIBE: names taken out of the set
     std::vector<const char *> argv;
     std::vector<std::size_t> lens;
     argv.reserve(n + 1);
     lens.reserve(n + 1);
     argv.push_back(verb);
     lens.push_back(verb_len);
-    for (std::size_t i = 0; i < n; i++) {
-      if (!subscribe && g.channels->find(std::string(channels[i])) == g.channels->end()) {
-        continue;  // see ps_redis::channels
+    if (subscribe) {
+      for (std::size_t i = 0; i < n; i++) {
+        argv.push_back(channels[i].data());
+        lens.push_back(channels[i].size());
       }
-      argv.push_back(channels[i].data());
-      lens.push_back(channels[i].size());
+    } else {
+      // Only channels in the set, each once (see ps_redis::channels): a second
+      // "unsubscribe" reply for one channel can hit hiredis' assert.
+      removed.reserve(n);
+      for (std::size_t i = 0; i < n; i++) {
+        auto it = g.channels->find(std::string(channels[i]));
+        if (it != g.channels->end()) {
+          removed.push_back(std::move(g.channels->extract(it).value()));
+        }
+      }
+      for (const std::string &name : removed) {
+        argv.push_back(name.data());
+        lens.push_back(name.size());
+      }
     }
     std::size_t count = argv.size() - 1;
     if (count == 0) {
@@ -820,20 +849,18 @@ void pubsub_command(const char *verb, std::size_t verb_len, const std::string_vi
     }
     if (redisAsyncCommandArgv(g.sub.ac, on_pubsub_reply, nullptr, static_cast<int>(argv.size()),
                               argv.data(), lens.data()) != REDIS_OK) {
+      // The context is being torn down, which empties the set anyway.
       return;
     }
-    for (std::size_t i = 1; i < argv.size(); i++) {
-      std::string name(argv[i], lens[i]);
-      if (subscribe) {
-        g.channels->insert(std::move(name));
-      } else {
-        g.channels->erase(name);
+    if (subscribe) {
+      for (std::size_t i = 0; i < n; i++) {
+        g.channels->emplace(channels[i]);
       }
     }
     conn_owe(&g.sub, count);
   } catch (...) {
-    // bad_alloc: the set may now miss a channel that is subscribed, which
-    // only means a later UNSUBSCRIBE for it is skipped. Redis state is intact.
+    // bad_alloc. Worst case the set misses a subscribed channel, so a later
+    // UNSUBSCRIBE of it is skipped; it never holds one hiredis does not know.
     ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: %s failed: out of memory", verb);
   }
 }
@@ -1119,6 +1146,11 @@ ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t *cycle, const ngx_ps_redis_addr_
   ngx_queue_init(&g.answers);
   g.live = 0;
   event_init(&g.deadline_ev, on_deadline, cycle->log);
+  // Not cancelable, unlike every other timer here: a pending lookup belongs
+  // to a client request in progress, and graceful shutdown lets requests
+  // finish (at most connect_timeout) instead of dropping their connections
+  // ("open socket left" alerts). It is only set while lookups are pending.
+  g.deadline_ev.cancelable = 0;
   event_init(&g.answer_ev, on_answers, cycle->log);
   event_init(&g.notify_ev, on_notify, cycle->log);
   g.notify_down = false;
