@@ -56,13 +56,21 @@ struct hub_t {
   ngx_log_t* log = nullptr;
   ngx_msec_t last_invalid_log = 0;
   bool pubsub_up = false;
+  ngx_uint_t reconnects_reported = 0;
 };
 
 hub_t* hub;  // created in init_process, destroyed in exit_process
 
 void stat_redis() {
-  if (hub != nullptr) {
-    ngx_http_portfolio_stream_stat_redis(hub->pubsub_up, hub->table.live_count());
+  if (hub == nullptr) {
+    return;
+  }
+  ngx_http_portfolio_stream_stat_redis(hub->pubsub_up, hub->table.live_count());
+  ngx_uint_t reconnects = ngx_ps_redis_stats()->reconnects;
+  if (reconnects != hub->reconnects_reported) {
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::redis_reconnects,
+                                       ngx_atomic_int_t(reconnects - hub->reconnects_reported));
+    hub->reconnects_reported = reconnects;
   }
 }
 

@@ -332,4 +332,7 @@ static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle) {
   return ngx_http_portfolio_stream_hub_init(cycle);
 }
 
-static void ngx_http_portfolio_stream_exit_process(ngx_cycle_t* cycle) { ngx_http_portfolio_stream_hub_exit(cycle); }
+static void ngx_http_portfolio_stream_exit_process(ngx_cycle_t* cycle) {
+  ngx_http_portfolio_stream_hub_exit(cycle);
+  ngx_http_portfolio_stream_zone_exit_process(cycle);
+}

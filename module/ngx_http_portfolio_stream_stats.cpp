@@ -13,7 +13,9 @@
 //    yet, e.g. just started, counts for neither).
 //  * batchEfficiency: "0.0%" until something was delivered.
 //  * avgConnectionDurationSeconds: whole seconds over every connection
-//    closed since the zone was created; 0 before the first close.
+//    closed since the zone was created; 0 before the first close. The
+//    connections of a worker that died are counted closed when reclaimed
+//    (so accepted - closed = active) but have no duration: not averaged.
 //  * disconnectRatePerMinute: connections closed in the last 60 s (the
 //    current second and the 59 before), two decimals.
 //  * latencyMs: over the events of the current and the previous minute
@@ -108,7 +110,8 @@ std::string to_json(const view_t& v) {
                                        s.counters[unsigned(ngx_ps_stat::events_delivered)]));
   out += ",\"performance\":{";
   json_uint(out, "avgConnectionDurationSeconds",
-            ps::stats::average_seconds(s.closed_ms, s.counters[unsigned(ngx_ps_stat::connections_closed)]));
+            ps::stats::average_seconds(s.closed_ms,
+                                       s.counters[unsigned(ngx_ps_stat::connections_closed)] - s.reclaimed));
   out += ',';
   json_str(out, "disconnectRatePerMinute", ps::stats::fixed(double(s.disconnects_last_60s), 2));
   out += "},\"events\":{";
@@ -158,6 +161,10 @@ std::string to_prometheus(const view_t& v) {
   prom_family(out, "portfolio_stream_connection_duration_seconds_total", "counter",
               "Total duration of closed WebSocket connections");
   prom_sample(out, "portfolio_stream_connection_duration_seconds_total", "", double(s.closed_ms) / 1000.0);
+
+  prom_family(out, "portfolio_stream_connections_reclaimed_total", "counter",
+              "Connections of worker processes that died (SIGKILL, crash), given back by the zone");
+  prom_sample(out, "portfolio_stream_connections_reclaimed_total", "", s.reclaimed);
 
   prom_family(out, "portfolio_stream_status", "gauge",
               "1 for the current status (healthy, degraded or disabled), 0 for the others");

@@ -60,7 +60,7 @@
 namespace {
 
 constexpr std::uint64_t kMagic = 0x70735f7a6f6e6531ULL;  // "ps_zone1"
-constexpr std::uint32_t kLayoutVersion = 1;
+constexpr std::uint32_t kLayoutVersion = 2;
 constexpr std::size_t kCounters = static_cast<std::size_t>(ngx_ps_stat::count);
 constexpr std::size_t kRing = 60;              // seconds of disconnect history
 constexpr std::uint64_t kLatencyWindow = 60;   // seconds per latency histogram
@@ -102,6 +102,7 @@ struct ngx_ps_sh_t {
   ngx_rbtree_node_t sentinel;
   std::uint64_t retired[kCounters];  // counters of retired slots
   std::uint64_t retired_closed_ms;
+  std::uint64_t reclaimed;                      // connections of dead workers (closed, no duration)
   alignas(64) ngx_atomic_t disconnects[kRing];  // ps::stats::ring_bump entries
   ngx_ps_latency_window_t latency[2];
 };
@@ -242,13 +243,32 @@ bool slot_owner_gone(const ngx_ps_slot_t* s) {
   return kill(s->pid, 0) == -1 && errno == ESRCH;
 }
 
+void disconnects_add(std::uint64_t sec, std::uint64_t n) {
+  ngx_atomic_t& e = ps_sh->disconnects[sec % kRing];
+  for (;;) {
+    ngx_atomic_uint_t old = e;
+    ngx_atomic_uint_t nv = ps::stats::ring_bump(old, sec, n);
+    if (nv == old || ngx_atomic_cmp_set(&e, old, nv)) {
+      break;
+    }
+  }
+}
+
 void retire_slot_locked(ngx_ps_slot_t* s, ngx_log_t* log) {
   for (std::size_t i = 0; i < kCounters; i++) {
     ps_sh->retired[i] += s->counters[i];
   }
   ps_sh->retired_closed_ms += s->closed_ms;
-  std::uint64_t removed = s->active > 0 ? remove_slot_shares(s->id) : 0;
+  // Always walk (O(users), rare): shares are the truth, not s->active.
+  std::uint64_t removed = remove_slot_shares(s->id);
   ps_sh->active = ps_sh->active > removed ? ps_sh->active - removed : 0;
+  // The dead worker never saw these end: they are closed (and disconnects)
+  // now, without a duration (kept out of avgConnectionDurationSeconds).
+  ps_sh->retired[static_cast<unsigned>(ngx_ps_stat::connections_closed)] += removed;
+  ps_sh->reclaimed += removed;
+  if (removed > 0) {
+    disconnects_add(static_cast<std::uint64_t>(ngx_time()), removed);
+  }
   if (removed > 0 && log != nullptr) {
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "portfolio_stream: reclaimed %uL connection(s) of exited worker process %P (worker %ui)",
@@ -494,15 +514,7 @@ void ngx_http_portfolio_stream_stat_closed(ngx_msec_t duration_ms) {
   mark_exiting();
   (void)ngx_atomic_fetch_add(&ps_slot->counters[static_cast<unsigned>(ngx_ps_stat::connections_closed)], 1);
   (void)ngx_atomic_fetch_add(&ps_slot->closed_ms, static_cast<ngx_atomic_int_t>(duration_ms));
-  auto sec = static_cast<std::uint64_t>(ngx_time());
-  ngx_atomic_t& e = ps_sh->disconnects[sec % kRing];
-  for (;;) {
-    ngx_atomic_uint_t old = e;
-    ngx_atomic_uint_t nv = ps::stats::ring_bump(old, sec);
-    if (nv == old || ngx_atomic_cmp_set(&e, old, nv)) {
-      break;
-    }
-  }
+  disconnects_add(static_cast<std::uint64_t>(ngx_time()), 1);
 }
 
 void ngx_http_portfolio_stream_stat_redis(bool connected, ngx_uint_t subscriptions) {
@@ -661,6 +673,7 @@ ngx_int_t ngx_http_portfolio_stream_zone_snapshot(ngx_ps_snapshot_t* s, ngx_log_
     s->counters[i] = ps_sh->retired[i];
   }
   s->closed_ms = ps_sh->retired_closed_ms;
+  s->reclaimed = ps_sh->reclaimed;
   for (ngx_ps_slot_t* sl = ps_sh->slots; sl != nullptr; sl = sl->next) {
     for (std::size_t i = 0; i < kCounters; i++) {
       s->counters[i] += sl->counters[i];

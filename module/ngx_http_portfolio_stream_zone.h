@@ -10,6 +10,7 @@
 struct ngx_ps_snapshot_t {
   std::uint64_t counters[static_cast<unsigned>(ngx_ps_stat::count)];
   std::uint64_t closed_ms;           // total duration of closed connections
+  std::uint64_t reclaimed;           // of the closed: connections of dead workers, no duration
   std::uint64_t active_connections;  // exact, all workers
   std::uint64_t active_users;        // users with >= 1 connection
   std::uint64_t disconnects_last_60s;

@@ -57,7 +57,8 @@ double latency_percentile(const std::uint64_t* counts, double q, std::uint64_t m
   for (std::size_t b = 0; b < kLatencyBuckets; b++) {
     seen += counts[b];
     if (seen >= rank) {
-      double mid = (static_cast<double>(latency_bucket_lower(b)) + static_cast<double>(latency_bucket_upper(b))) / 2;
+      double mid =
+          (static_cast<double>(latency_bucket_lower(b)) + static_cast<double>(latency_bucket_upper(b))) / 2;
       double max = static_cast<double>(max_ms);
       return mid < max ? mid : max;
     }
@@ -65,19 +66,21 @@ double latency_percentile(const std::uint64_t* counts, double q, std::uint64_t m
   return static_cast<double>(max_ms);
 }
 
-std::uint64_t ring_bump(std::uint64_t entry, std::uint64_t sec) noexcept {
+std::uint64_t ring_bump(std::uint64_t entry, std::uint64_t sec, std::uint64_t n) noexcept {
+  std::uint64_t count = 0;
   if ((entry >> kRingCountBits) < sec) {
-    return (sec << kRingCountBits) | 1;  // the entry counted an older second
+    entry = sec << kRingCountBits;  // the entry counted an older second
+  } else {
+    // Same second, or an event from a worker whose cached time lags the
+    // entry's: count it in the entry rather than lose the newer counts.
+    count = entry & kRingCountMax;
   }
-  // Same second, or an event from a worker whose cached time lags the
-  // entry's: count it in the entry rather than lose the newer counts.
-  if ((entry & kRingCountMax) == kRingCountMax) {
-    return entry;  // saturated
-  }
-  return entry + 1;
+  count = n >= kRingCountMax - count ? kRingCountMax : count + n;  // saturating
+  return (entry & ~kRingCountMax) | count;
 }
 
-std::uint64_t ring_sum(const std::uint64_t* ring, std::size_t n, std::uint64_t now, std::uint64_t window) noexcept {
+std::uint64_t ring_sum(const std::uint64_t* ring, std::size_t n, std::uint64_t now,
+                       std::uint64_t window) noexcept {
   std::uint64_t sum = 0;
   for (std::size_t i = 0; i < n; i++) {
     std::uint64_t sec = ring[i] >> kRingCountBits;

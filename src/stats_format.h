@@ -20,9 +20,10 @@ namespace ps::stats {
 // minutes) land in the last bucket.
 inline constexpr unsigned kLatencySubBits = 3;
 inline constexpr std::uint64_t kLatencySub = 1u << kLatencySubBits;  // 8
-inline constexpr unsigned kLatencyMaxExp = 20;                        // 2^21 - 1 ms cap
+inline constexpr unsigned kLatencyMaxExp = 20;                       // 2^21 - 1 ms cap
 inline constexpr std::uint64_t kLatencyCapMs = (std::uint64_t{1} << (kLatencyMaxExp + 1)) - 1;
-inline constexpr std::size_t kLatencyBuckets = kLatencySub + (kLatencyMaxExp - kLatencySubBits + 1) * kLatencySub;
+inline constexpr std::size_t kLatencyBuckets =
+    kLatencySub + (kLatencyMaxExp - kLatencySubBits + 1) * kLatencySub;
 
 // The bucket of a latency; negative ages (publisher clock ahead) count as 0.
 std::size_t latency_bucket(std::int64_t ms) noexcept;
@@ -42,12 +43,13 @@ double latency_percentile(const std::uint64_t* counts, double q, std::uint64_t m
 inline constexpr unsigned kRingCountBits = 24;
 inline constexpr std::uint64_t kRingCountMax = (std::uint64_t{1} << kRingCountBits) - 1;
 
-// The entry after one more event at `sec` given the entry's current value.
+// The entry after n more events at `sec` given the entry's current value.
 // An entry of an older second starts over at `sec`; one of a newer second
 // (another worker's clock a tick ahead) just counts the event.
-std::uint64_t ring_bump(std::uint64_t entry, std::uint64_t sec) noexcept;
+std::uint64_t ring_bump(std::uint64_t entry, std::uint64_t sec, std::uint64_t n = 1) noexcept;
 // Events counted in the `window` seconds ending with `now` (now - window, now].
-std::uint64_t ring_sum(const std::uint64_t* ring, std::size_t n, std::uint64_t now, std::uint64_t window) noexcept;
+std::uint64_t ring_sum(const std::uint64_t* ring, std::size_t n, std::uint64_t now,
+                       std::uint64_t window) noexcept;
 
 // ---- derived fields, as their exact JSON text ------------------------------
 // 1 - frames / deliveries with one decimal and a percent sign: "95.2%".

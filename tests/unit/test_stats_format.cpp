@@ -74,8 +74,9 @@ TEST(LatencyPercentile, P99OfMostlyFastWithASlowTail) {
 
 TEST(LatencyPercentile, NeverAboveTheExactMax) {
   std::vector<std::uint64_t> h(kLatencyBuckets, 0);
-  h[latency_bucket(1000)] = 1;  // bucket 1000..1023, midpoint 1011.5
-  EXPECT_EQ(latency_percentile(h.data(), 0.99, 1000), 1000.0);
+  h[latency_bucket(960)] = 1;  // bucket 960..1023, midpoint 991.5
+  EXPECT_EQ(latency_bucket_lower(latency_bucket(960)), 960u);
+  EXPECT_EQ(latency_percentile(h.data(), 0.99, 960), 960.0);
 }
 
 TEST(Ring, BumpStartsOverOnANewSecondAndCounts) {
@@ -100,6 +101,17 @@ TEST(Ring, AnOlderSecondDoesNotEraseANewerEntry) {
 TEST(Ring, Saturates) {
   std::uint64_t e = (std::uint64_t{5} << kRingCountBits) | kRingCountMax;
   EXPECT_EQ(ring_bump(e, 5), e);
+  EXPECT_EQ(ring_bump(e, 5, 1000), e);
+  EXPECT_EQ(ring_bump(0, 5, kRingCountMax + 7), e);
+}
+
+TEST(Ring, BumpByN) {
+  std::uint64_t e = ring_bump(0, 300, 40);
+  e = ring_bump(e, 300, 2);
+  EXPECT_EQ(e >> kRingCountBits, 300u);
+  EXPECT_EQ(e & kRingCountMax, 42u);
+  e = ring_bump(e, 360, 5);
+  EXPECT_EQ(e & kRingCountMax, 5u);
 }
 
 TEST(Ring, SumCountsTheLastWindowOnly) {
@@ -114,7 +126,8 @@ TEST(Ring, SumCountsTheLastWindowOnly) {
   put(1059, 4);
   EXPECT_EQ(ring_sum(ring, 60, 1059, 60), 9u);
   EXPECT_EQ(ring_sum(ring, 60, 1060, 60), 7u);  // 1000 is 60 s old: out
-  EXPECT_EQ(ring_sum(ring, 60, 1089, 60), 4u);
+  EXPECT_EQ(ring_sum(ring, 60, 1089, 60), 7u);
+  EXPECT_EQ(ring_sum(ring, 60, 1090, 60), 4u);
   EXPECT_EQ(ring_sum(ring, 60, 1119, 60), 0u);
   EXPECT_EQ(ring_sum(ring, 60, 999, 60), 0u);  // entries from the future do not count
   put(1060, 1);                                // overwrites second 1000's entry
