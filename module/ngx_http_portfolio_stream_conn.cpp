@@ -183,7 +183,11 @@ void process_input(conn_t* wc, std::string_view in) {
         start_close(wc, wc->parser.close_code(), {});
         return;
       case ps::FrameParser::Status::error:
-        wc->peer_closed = 1;  // failing the connection: no wait for a reply
+        // Failing the connection. peer_closed stays 0 on purpose: closing
+        // with the peer's unread bytes in the socket would send a RST that
+        // can destroy our close frame before the peer reads it, so
+        // close_sent() half-closes and drains (the sticky parser consumes
+        // nothing more) until EOF or kCloseWait (found by tests/conformance).
         start_close(wc, wc->parser.close_code(), "protocol error");
         return;
     }

@@ -82,7 +82,9 @@ std::array<char, 28> websocket_accept(std::string_view key) {
   unsigned char md[SHA_DIGEST_LENGTH + 1] = {};  // one zero byte pads the last group
   if (key.size() <= 64) {
     unsigned char in[64 + kGuid.size()];
-    std::memcpy(in, key.data(), key.size());
+    // memcpy from a null pointer is undefined even for 0 bytes, and an
+    // empty string_view may hold one (found by fuzz_ws_handshake).
+    if (!key.empty()) std::memcpy(in, key.data(), key.size());
     std::memcpy(in + key.size(), kGuid.data(), kGuid.size());
     SHA1(in, key.size() + kGuid.size(), md);
   } else {

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpora in tests/fuzz/corpus/<target>/.
+
+Re-run after changing a target's input layout:  python3 tests/fuzz/gen_corpus.py
+Each seed is small and names what it covers; libFuzzer grows from these.
+"""
+import hashlib
+import hmac
+import base64
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def frame(opcode, payload=b"", fin=True, rsv=0, mask=b"\x37\xfa\x21\x3d", masked=True, ext=None):
+    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+    n = len(payload)
+    mbit = 0x80 if masked else 0
+    if ext == 8 or n > 0xFFFF:
+        head = bytes([b0, mbit | 127]) + struct.pack(">Q", n)
+    elif ext == 2 or n > 125:
+        head = bytes([b0, mbit | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, mbit | n])
+    if not masked:
+        return head + payload
+    return head + mask + bytes(c ^ mask[i & 3] for i, c in enumerate(payload))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def frames():
+    # byte 0: max_message_size selector (13 -> 1 MiB, 10 -> 1000), byte 1: chunking
+    sub = b'{"type":"subscribe","channels":["positions"]}'
+    seeds = {
+        "text": frame(1, b'{"type":"ping"}'),
+        "text_empty": frame(1),
+        "text_ext16": frame(1, b"a" * 200),
+        "text_ext64_short": frame(1, b"hi", ext=8),
+        "fragmented": frame(1, sub[:10], fin=False) + frame(0, sub[10:30], fin=False) + frame(0, sub[30:]),
+        "ping_between_fragments": frame(1, b"ab", fin=False) + frame(9, b"p") + frame(0, b"cd"),
+        "ping_125": frame(9, b"x" * 125),
+        "ping_126": frame(9, b"x" * 126),
+        "pong": frame(10, b"unsolicited"),
+        "close_1000": frame(8, struct.pack(">H", 1000) + b"bye"),
+        "close_empty": frame(8),
+        "close_1byte": frame(8, b"\x03"),
+        "close_bad_code": frame(8, struct.pack(">H", 1004)),
+        "close_bad_utf8": frame(8, struct.pack(">H", 1000) + b"\xff"),
+        "rsv1": frame(1, b"x", rsv=4),
+        "opcode3": frame(3, b"x"),
+        "opcode11": frame(11),
+        "binary": frame(2, b"\x00\x01"),
+        "unmasked": frame(1, b"x", masked=False),
+        "orphan_cont": frame(0, b"x"),
+        "text_in_fragmented": frame(1, b"a", fin=False) + frame(1, b"b"),
+        "utf8_valid": frame(1, "κόσμε€𝄞".encode()),
+        "utf8_split": frame(1, "€".encode()[:1], fin=False) + frame(0, "€".encode()[1:]),
+        "utf8_invalid": frame(1, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"),
+        "utf8_overlong": frame(1, b"\xc0\xaf"),
+        "len64_msb": bytes([0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0]) + b"\x00" * 4,
+        "fragmented_ping_control": frame(9, b"x", fin=False),
+        "after_close": frame(8, struct.pack(">H", 1000)) + frame(1, b"x"),
+        "many": b"".join(frame(9, bytes([i])) for i in range(10)) + frame(1, b"{}"),
+    }
+    for name, data in seeds.items():
+        write("frame_parser", name, bytes([13, 3]) + data)
+    write("frame_parser", "too_big", bytes([10, 1]) + frame(1, b"z" * 1001))
+    write("frame_parser", "limit_fragments", bytes([6, 2]) + frame(1, b"a" * 10, fin=False) + frame(0, b"b" * 7))
+
+
+def handshakes():
+    base = [
+        b"GET",
+        b"Host: example.com",
+        b"Upgrade: websocket",
+        b"Connection: keep-alive, Upgrade",
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        b"Sec-WebSocket-Version: 13",
+        b"Origin: https://example.com",
+    ]
+    write("ws_handshake", "valid", b"\x01" + b"\n".join(base))
+    write("ws_handshake", "http10", b"\x00" + b"\n".join(base))
+    write("ws_handshake", "dup_key", b"\x01" + b"\n".join(base + [b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA=="]))
+    write("ws_handshake", "version8", b"\x01" + b"\n".join(base[:5] + [b"Sec-WebSocket-Version: 8"]))
+    write("ws_handshake", "post", b"\x01" + b"\n".join([b"POST"] + base[1:]))
+    write("ws_handshake", "short_key", b"\x01" + b"\n".join(base[:4] + [b"Sec-WebSocket-Key: abc"] + base[5:]))
+    write("ws_handshake", "null_origin", b"\x01" + b"\n".join(base[:6] + [b"Origin: null"]))
+    write("ws_handshake", "origin_port", b"\x01" + b"\n".join([b"GET", b"Host: EXAMPLE.com:443", b"Origin: https://example.com:443/"]))
+    write("ws_handshake", "long_key", b"\x01" + b"GET\nSec-WebSocket-Key: " + b"A" * 100)
+
+
+def cookies():
+    sid = b"w1kZ3rI9cX2u_8Q4f0fJ-4P6vC5q0tAr"
+    sig = base64.b64encode(hmac.new(b"keyboard cat", sid, hashlib.sha256).digest()).rstrip(b"=")
+    signed = b"s%3A" + sid + b"." + sig.replace(b"+", b"%2B").replace(b"/", b"%2F")
+    # byte 0: name length (0 -> connect.sid), byte 1: secrets selector (4 -> "keyboard cat" only)
+    write("session_cookie", "spec_vector", b"\x00\x04" + b"connect.sid=" + signed)
+    write("session_cookie", "among_others", b"\x00\x04" + b"a=1; connect.sid=" + signed + b"; b=2")
+    write("session_cookie", "quoted", b"\x00\x04" + b'connect.sid="' + signed + b'"')
+    write("session_cookie", "bad_escape", b"\x00\x04" + b"connect.sid=s%3Ax%2")
+    write("session_cookie", "bad_hex", b"\x00\x04" + b"connect.sid=s%3Ax%zz.abc")
+    write("session_cookie", "wrong_sig", b"\x00\x04" + b"connect.sid=s%3A" + sid + b"." + b"A" * 43)
+    write("session_cookie", "rotation", b"\x00\x08" + b"connect.sid=s%3A" + sid + b"." + sig)
+    write("session_cookie", "unsigned", b"\x00\x00" + b"connect.sid=" + sid)
+    write("session_cookie", "custom_name", b"\x03\x04" + b"sidsid=abc; flag; =x; sid=" + signed)
+    write("session_cookie", "dup", b"\x00\x04" + b"connect.sid=; connect.sid=" + signed)
+
+
+def sessions():
+    v = b'{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"userId":"u123"}'
+    write("session_json", "spec", b"\x00" + v)
+    write("session_json", "passport", b"\x01" + b'{"passport":{"user":"u123"}}')
+    write("session_json", "integer", b"\x00" + b'{"userId":42}')
+    write("session_json", "float", b"\x00" + b'{"userId":4.2}')
+    write("session_json", "control", b"\x00" + b'{"userId":"a\\u0001b"}')
+    write("session_json", "nul", b"\x00" + b'{"userId":"a\\u0000b"}')
+    write("session_json", "deep", b"\x02" + b'{"a":' * 300 + b"1" + b"}" * 300)
+    write("session_json", "array", b"\x00" + b'[{"userId":"x"}]')
+    write("session_json", "garbage", b"\x00" + b'{"userId":"x"} trailing')
+    write("session_json", "dup_keys", b"\x00" + b'{"userId":"a","userId":"b"}')
+
+
+def events():
+    # byte 0: max_event_size selector (5 -> 256 KiB, 3 -> 256)
+    e = {
+        "position": b'{"type":"position_update","key":"AAPL","data":{"symbol":"AAPL","qty":10},"ts":1732400000000}',
+        "position_symbol": b'{"type":"position_update","data":{"symbol":"MSFT"}}',
+        "position_intkey": b'{"type":"position_update","key":7}',
+        "account": b'{"type":"account_update","data":{"cash":1.5}}',
+        "order": b'{"type":"order_update","data":{"id":"o1"}}',
+        "trade": b'{"type":"trade_executed","ts":-1}',
+        "unknown": b'{"type":"nope"}',
+        "scalar": b"42",
+        "invalid": b'{"type":"order_update"',
+        "nul": b'{"type":"order_update","s":"\\u0000"}',
+        "deep": b"[" * 1000 + b"]" * 1000,
+        "binary": bytes(range(256)),
+    }
+    for name, data in e.items():
+        write("envelope", name, b"\x05" + data)
+    write("envelope", "too_large", b"\x03" + b'{"type":"order_update","pad":"' + b"x" * 300 + b'"}')
+
+
+def client_messages():
+    m = {
+        "ping": b'{"type":"ping"}',
+        "subscribe": b'{"type":"subscribe","channels":["positions","orders"]}',
+        "unsubscribe": b'{"type":"unsubscribe","channels":["account","trades"]}',
+        "unknown_channel": b'{"type":"subscribe","channels":["' + "é".encode() * 40 + b'"]}',
+        "unknown_type": b'{"type":"' + "€".encode() * 30 + b'"}',
+        "not_array": b'{"type":"subscribe","channels":"positions"}',
+        "not_object": b"[1,2]",
+        "invalid": b"{",
+        "nul_name": b'{"type":"subscribe","channels":["a\\u0000b"]}',
+        "escaped": b'{"type":"\\u00e9\\ud83d\\ude00"}',
+        "deep": b'{"type":"ping","x":' + b"[" * 300 + b"]" * 300 + b"}",
+    }
+    for name, data in m.items():
+        write("client_message", name, data)
+
+
+if __name__ == "__main__":
+    frames()
+    handshakes()
+    cookies()
+    sessions()
+    events()
+    client_messages()

@@ -1,0 +1,65 @@
+// Reproducers of what the libFuzzer targets (tests/fuzz/) found, plus the
+// hostile inputs of issue 6 at unit level. Each test names its target.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "client_message.h"
+#include "envelope.h"
+#include "session_json.h"
+#include "ws_handshake.h"
+
+namespace {
+
+// fuzz_ws_handshake, empty input: websocket_accept() of an empty key passed
+// a null pointer to memcpy (undefined even for 0 bytes; UBSan's nonnull-
+// attribute check aborted). The accept value of "" is base64(SHA-1(GUID)).
+TEST(FuzzRegressions, AcceptOfEmptyKeyIsDefined) {
+  const std::array<char, 28> a = ps::websocket_accept(std::string_view{});
+  EXPECT_EQ(std::string_view(a.data(), a.size()), "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w=");
+  const std::array<char, 28> b = ps::websocket_accept(std::string_view("", 0));
+  EXPECT_EQ(std::string_view(b.data(), b.size()), "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w=");
+}
+
+// The handshake fuzzer's empty input through the whole validator.
+TEST(FuzzRegressions, EmptyHandshakeIsBadRequest) {
+  ps::UpgradeHeaders h;
+  EXPECT_EQ(ps::check_upgrade({}, 1001, h), ps::UpgradeCheck::bad_request);
+}
+
+std::string nested(std::size_t depth, std::string_view open, std::string_view inner, std::string_view close) {
+  std::string s;
+  s.reserve(depth * (open.size() + close.size()) + inner.size());
+  for (std::size_t i = 0; i < depth; ++i) s.append(open);
+  s.append(inner);
+  for (std::size_t i = 0; i < depth; ++i) s.append(close);
+  return s;
+}
+
+// Issue 6 hostile corpus: 100,000 levels of nesting never reach jansson's
+// recursion (the depth pre-scan refuses them) in any of the three parsers.
+TEST(FuzzRegressions, HundredThousandLevelsOfNesting) {
+  const std::string deep_array = nested(100000, "[", "", "]");
+  const std::string deep_event =
+      "{\"type\":\"order_update\",\"x\":" + nested(100000, "{\"a\":", "1", "}") + "}";
+  ps::EventInfo info{};
+  EXPECT_EQ(ps::parse_event(deep_array, 1 << 20, info), ps::EventError::invalid_json);
+  EXPECT_EQ(ps::parse_event(deep_event, 1 << 20, info), ps::EventError::invalid_json);
+  EXPECT_FALSE(ps::session_user_id(nested(100000, "{\"userId\":", "\"u\"", "}"), "userId"));
+  EXPECT_EQ(ps::parse_client_message(deep_array).kind, ps::ClientMessage::Kind::invalid);
+  // Unbalanced: only openers.
+  EXPECT_EQ(ps::parse_event(std::string(100000, '['), 1 << 20, info), ps::EventError::invalid_json);
+}
+
+// Binary garbage and a bare NUL as a published event.
+TEST(FuzzRegressions, BinaryGarbageEvent) {
+  std::string garbage;
+  for (int i = 0; i < 4096; ++i) garbage.push_back(static_cast<char>((i * 131 + 7) & 0xff));
+  ps::EventInfo info{};
+  EXPECT_EQ(ps::parse_event(garbage, 1 << 20, info), ps::EventError::invalid_json);
+  EXPECT_EQ(ps::parse_event(std::string_view("\0", 1), 1 << 20, info), ps::EventError::invalid_json);
+}
+
+}  // namespace
