@@ -108,7 +108,6 @@ void send_command(table_t::Command cmd, std::string_view channel) {
 
 // Queues one batcher output on every connection of the group.
 void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
-  std::size_t n = out.events.size();
   std::int64_t now = ngx_http_portfolio_stream_now_ms();
   for (const auto& ev : out.events) {
     if (ev->ts) {
@@ -120,9 +119,19 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
       return;
     }
     ngx_http_portfolio_stream_conn_send(wc, out.frame);
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_delivered, ngx_atomic_int_t(n));
     ngx_http_portfolio_stream_stat_add(ngx_ps_stat::event_frames_sent, 1);
   });
+}
+
+// An event handed to a connection counts as delivered when it enters the
+// group's batch, even if a newer one of its key replaces it before the frame
+// is written: batchEfficiency = 1 - frames / deliveries credits coalescing.
+void count_deliveries(ngx_ps_group_t* g) {
+  ngx_atomic_int_t n = 0;
+  for_each_conn(&g->conns, [&](conn_t* wc) { n += wc->connected_sent && !wc->closing; });
+  if (n > 0) {
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_delivered, n);
+  }
 }
 
 void arm_timer(ngx_ps_group_t* g) {
@@ -138,6 +147,7 @@ void group_event(ngx_ps_group_t* g, const ps::EventPtr& ev) {
   if (!(g->mask & ps::channel_bit(ev->channel))) {
     return;
   }
+  count_deliveries(g);
   std::uint64_t before = g->batcher.coalesced();
   ps::Batcher::Output out;
   if (g->batcher.on_event(ev, std::int64_t(ngx_current_msec), out)) {

@@ -13,7 +13,7 @@
   X(events_received, "events", "received", "portfolio_stream_events_received_total",                            \
     "Events received from Redis pub/sub")                                                                        \
   X(events_delivered, "events", "delivered", "portfolio_stream_events_delivered_total",                         \
-    "Event deliveries to connections (one per event per connection)")                                            \
+    "Events handed to connections (one per event per connection; coalesced ones included)")                                            \
   X(events_coalesced, "events", "coalesced", "portfolio_stream_events_coalesced_total",                         \
     "Events replaced by a newer one of the same key before being written")                                       \
   X(events_invalid, "events", "invalid", "portfolio_stream_events_invalid_total",                               \
