@@ -17,6 +17,7 @@
 //   for Redis. Only the lookup deadline timer, set while lookups are pending,
 //   holds it, for at most connect_timeout, like an upstream request would.
 
+#include <sys/ioctl.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
@@ -387,7 +388,16 @@ void conn_progress(ps_conn *pc) {
 void on_read(ngx_event_t *ev) noexcept {
   auto *c = static_cast<ngx_connection_t *>(ev->data);
   auto *pc = static_cast<ps_conn *>(c->data);
-  if (pc->ac != nullptr) {
+  // hiredis reads at most 16 KiB per call: drain what the socket holds (up
+  // to 16 calls) so a pub/sub burst is not read one 16 KiB slice per event
+  // loop iteration. pc outlives its context; ev_cleanup nulls pc->ac.
+  for (int i = 0; i < 16 && pc->ac != nullptr; i++) {
+    if (i > 0) {
+      int avail = 0;
+      if (ioctl(pc->ac->c.fd, FIONREAD, &avail) != 0 || avail <= 0) {
+        break;
+      }
+    }
     redisAsyncHandleRead(pc->ac);  // may free the context and c
   }
 }
