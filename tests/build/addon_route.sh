@@ -6,7 +6,7 @@
 # .so, alone and after Debian's nchan.
 source "$(dirname "$0")/lib.sh"
 
-[ -x "$NGINX" ] || ps_skip "$NGINX not installed"
+[ -x "$NGINX_BIN" ] || ps_skip "$NGINX_BIN not installed"
 [ -f /usr/share/nginx/src/conf_flags ] || ps_skip "nginx-dev not installed"
 ps_setup
 

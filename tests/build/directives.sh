@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 mode=${1:-}
 [ "$mode" = valid ] || [ "$mode" = invalid ] || ps_die "usage: $0 valid|invalid"
-[ -x "$NGINX" ] || ps_skip "$NGINX not installed"
+[ -x "$NGINX_BIN" ] || ps_skip "$NGINX_BIN not installed"
 ps_need_module
 ps_setup
 

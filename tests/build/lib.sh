@@ -5,7 +5,7 @@
 
 set -uo pipefail
 
-NGINX=${NGINX:-/usr/sbin/nginx}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 NCHAN_MODULE=${PS_NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}
 PS_REPO=${PS_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
@@ -74,7 +74,8 @@ ps_need_module() {
 ps_free_port() {
   local i p
   for i in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    # below the ephemeral range: no client socket of ours can hold it
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0
@@ -139,7 +140,7 @@ CONF
 
 # nginx -t like Debian's module load check; output in $T/t.out, returns nginx's status.
 ps_nginx_t() {
-  "$NGINX" -t -p "$T" -e /dev/stderr -g "error_log stderr; pid /dev/null;" -c "$1" >"$T/t.out" 2>&1
+  "$NGINX_BIN" -t -p "$T" -e /dev/stderr -g "error_log stderr; pid /dev/null;" -c "$1" >"$T/t.out" 2>&1
 }
 
 # Starts nginx in the foreground (daemon off) with CONF: sets NGINX_PID.
@@ -147,7 +148,7 @@ ps_nginx_t() {
 ps_start_nginx() {
   local conf=$1 i
   : >"$T/logs/error.log"
-  "$NGINX" -p "$T" -e "$T/logs/error.log" -c "$conf" \
+  "$NGINX_BIN" -p "$T" -e "$T/logs/error.log" -c "$conf" \
     -g "daemon off; pid $T/nginx.pid; error_log $T/logs/error.log info;" &
   NGINX_PID=$!
   PS_PIDS+=("$NGINX_PID")

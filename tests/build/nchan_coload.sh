@@ -11,7 +11,7 @@
 #     uses the same Redis with its own hiredis in the same workers.
 source "$(dirname "$0")/lib.sh"
 
-[ -x "$NGINX" ] || ps_skip "$NGINX not installed"
+[ -x "$NGINX_BIN" ] || ps_skip "$NGINX_BIN not installed"
 [ -f "$NCHAN_MODULE" ] || ps_skip "$NCHAN_MODULE not installed (apt-get install libnginx-mod-nchan)"
 command -v redis-server >/dev/null || ps_skip "redis-server not installed"
 command -v curl >/dev/null || ps_skip "curl not installed"
