@@ -1,0 +1,664 @@
+// psb: a small epoll load tool for the portfolio-stream benchmarks (loopback only).
+//
+//   psb conns --port P --n N [--path /ws/portfolio | --path-fmt /sub/b%d] [--cookies FILE]
+//             [--src 127.0.1.1,127.0.1.2] [--http] [--first-frame] [--out FILE]
+//       Opens N connections (WebSocket upgrades, or plain HTTP keepalive requests with
+//       --http), at most 256 handshakes in flight, each from the next source address.
+//       Prints "READY <ok> <failed>" on stdout once every connection is up (with
+//       --first-frame: a WebSocket also needs its first text frame, `connected`).
+//       Then reads frames: answers pings, counts frames, event frames, events, and the
+//       age of every event at receipt (now - its "ts"). SIGUSR1 resets the counters,
+//       SIGUSR2 writes them as JSON to --out, SIGTERM/SIGINT closes all and exits.
+//
+//   psb pub --port P (--redis | --nchan) --users N [--uid-fmt b%d] [--symbols 20] [--hz 5]
+//           [--orders 0.1] [--duration 20] [--out FILE]
+//       The tick workload: every (user, symbol) pair ticks --hz times a second, spread
+//       evenly over 10 ms slots; orders at --orders per user per second. Each event is a
+//       position_update {key=symbol, ts=now} or an order_update. --redis: pipelined
+//       PUBLISH portfolio:user:<uid> on one connection (replies counted and their
+//       receiver counts summed); --nchan: one nchan websocket publisher per user at
+//       /pub/<uid>, frames with a zero mask key, nchan's replies read and discarded.
+//
+// Single-threaded, non-blocking, bounded: no retries, no unbounded buffers beyond the
+// kernel's; everything goes to 127.0.0.x.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+static void die(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  exit(2);
+}
+
+static volatile sig_atomic_t g_reset, g_dump, g_stop;
+static void on_sig(int s) {
+  if (s == SIGUSR1) g_reset = 1;
+  else if (s == SIGUSR2) g_dump = 1;
+  else g_stop = 1;
+}
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sig;
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGUSR2, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+// ---- args -------------------------------------------------------------------
+static int g_argc;
+static char** g_argv;
+static const char* opt(const char* name, const char* def) {
+  for (int i = 2; i < g_argc; i++) {
+    if (strcmp(g_argv[i], name) == 0) return (i + 1 < g_argc && strncmp(g_argv[i + 1], "--", 2) != 0) ? g_argv[i + 1] : "1";
+  }
+  return def;
+}
+
+static int connect_from(const char* src, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (src && *src) {
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &sa.sin_addr);
+    setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(fd, (struct sockaddr*)&sa, sizeof sa) < 0) { close(fd); return -1; }
+  }
+  struct sockaddr_in da = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &da.sin_addr);
+  if (connect(fd, (struct sockaddr*)&da, sizeof da) < 0 && errno != EINPROGRESS) { close(fd); return -1; }
+  return fd;
+}
+
+// ---- conns mode ---------------------------------------------------------------
+enum { ST_CONNECTING, ST_HEADERS, ST_OPEN, ST_CLOSED };
+typedef struct {
+  int fd, state, idx, ready;
+  char* buf;  // pending partial input (headers or a partial frame)
+  size_t len, cap;
+  size_t body_left;  // --http: response body bytes still to read
+  uint64_t event_frames;
+} conn_t;
+
+#define AGE_BUCKETS 60000  // 1 ms buckets, 0..60 s
+static struct {
+  uint64_t frames, text_frames, event_frames, batch_frames, order_frames, events, pings, closes, bytes;
+  uint64_t age_hist[AGE_BUCKETS + 1];
+  double age_max, age_sum;
+  double t_start;
+} st;
+
+static conn_t* conns;
+static int n_conns, n_ready, n_failed, n_inflight, next_to_open;
+static int g_http, g_first_frame, g_port, g_epfd;
+static char** cookies;
+static int n_cookies;
+static char* srcs[64];
+static int n_srcs;
+static const char *g_path, *g_path_fmt;
+
+static void buf_append(conn_t* c, const char* p, size_t n) {
+  if (c->len + n > c->cap) {
+    size_t cap = c->cap ? c->cap : 256;
+    while (cap < c->len + n) cap *= 2;
+    c->buf = realloc(c->buf, cap);
+    if (!c->buf) die("oom");
+    c->cap = cap;
+  }
+  memcpy(c->buf + c->len, p, n);
+  c->len += n;
+}
+static void buf_consume(conn_t* c, size_t n) {
+  memmove(c->buf, c->buf + n, c->len - n);
+  c->len -= n;
+  if (c->len == 0 && c->cap > 4096) { free(c->buf); c->buf = NULL; c->cap = 0; }
+}
+
+static void conn_fail(conn_t* c, const char* why) {
+  if (c->state == ST_CLOSED) return;
+  if (!c->ready) { n_failed++; n_inflight--; if (n_failed <= 5) fprintf(stderr, "conn %d failed: %s\n", c->idx, why); }
+  epoll_ctl(g_epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  c->state = ST_CLOSED;
+}
+static void mark_ready(conn_t* c) {
+  if (c->ready) return;
+  c->ready = 1;
+  n_ready++;
+  n_inflight--;
+}
+
+static void send_all(conn_t* c, const char* p, size_t n) {
+  // Small control replies: the kernel buffer always has room on an idle socket.
+  ssize_t w = write(c->fd, p, n);
+  (void)w;
+}
+
+static void on_text(conn_t* c, const char* p, size_t n) {
+  st.text_frames++;
+  if (g_first_frame && !c->ready) { mark_ready(c); return; }
+  static const char* kinds[] = {"{\"type\":\"batch\"", "{\"type\":\"position_update\"", "{\"type\":\"account_update\"",
+                                "{\"type\":\"order_update\"", "{\"type\":\"trade_executed\""};
+  int is_event = 0, is_batch = 0;
+  for (int k = 0; k < 5; k++) {
+    size_t kl = strlen(kinds[k]);
+    if (n >= kl && memcmp(p, kinds[k], kl) == 0) { is_event = 1; is_batch = k == 0; break; }
+  }
+  if (!is_event) return;
+  st.event_frames++;
+  c->event_frames++;
+  if (is_batch) st.batch_frames++;
+  if (memmem(p, n, "\"type\":\"order_update\"", 21) || memmem(p, n, "\"type\":\"trade_executed\"", 23)) st.order_frames++;
+  double now = now_ms();
+  const char* end = p + n;
+  const char* q = p;
+  while ((q = memmem(q, end - q, "\"ts\":", 5)) != NULL) {
+    q += 5;
+    double ts = strtod(q, NULL);
+    double age = now - ts;
+    if (age < 0) age = 0;
+    st.events++;
+    st.age_sum += age;
+    if (age > st.age_max) st.age_max = age;
+    size_t b = (size_t)age;
+    st.age_hist[b > AGE_BUCKETS ? AGE_BUCKETS : b]++;
+  }
+}
+
+// Parses complete server frames in c->buf.
+static void parse_frames(conn_t* c) {
+  size_t off = 0;
+  while (c->len - off >= 2) {
+    const unsigned char* h = (const unsigned char*)c->buf + off;
+    int op = h[0] & 0x0f;
+    uint64_t plen = h[1] & 0x7f;
+    size_t hl = 2;
+    if (plen == 126) {
+      if (c->len - off < 4) break;
+      plen = (h[2] << 8) | h[3];
+      hl = 4;
+    } else if (plen == 127) {
+      if (c->len - off < 10) break;
+      plen = 0;
+      for (int i = 0; i < 8; i++) plen = (plen << 8) | h[2 + i];
+      hl = 10;
+    }
+    if (h[1] & 0x80) hl += 4;  // masked (never from a server)
+    if (c->len - off < hl + plen) break;
+    const char* pl = c->buf + off + hl;
+    st.frames++;
+    if (op == 1 || op == 0) on_text(c, pl, plen);
+    else if (op == 9) {  // ping -> pong, masked with a zero key
+      st.pings++;
+      char f[2 + 4 + 125];
+      size_t n = plen > 125 ? 125 : plen;
+      f[0] = (char)0x8a;
+      f[1] = (char)(0x80 | n);
+      memset(f + 2, 0, 4);
+      memcpy(f + 6, pl, n);
+      send_all(c, f, 6 + n);
+    } else if (op == 8) {
+      st.closes++;
+      off += hl + plen;
+      conn_fail(c, "close frame");
+      return;
+    }
+    off += hl + plen;
+  }
+  if (off) buf_consume(c, off);
+}
+
+static void start_handshake(conn_t* c) {
+  char req[8192];
+  int n;
+  if (g_http) {
+    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", g_path);
+  } else {
+    char path[512];
+    if (g_path_fmt) snprintf(path, sizeof path, g_path_fmt, c->idx);
+    else snprintf(path, sizeof path, "%s", g_path);
+    char cookie[4096] = "";
+    if (n_cookies) snprintf(cookie, sizeof cookie, "Cookie: %s\r\n", cookies[c->idx % n_cookies]);
+    n = snprintf(req, sizeof req,
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                 path, g_port, cookie);
+  }
+  if (write(c->fd, req, n) != n) { conn_fail(c, "handshake write"); return; }
+  c->state = ST_HEADERS;
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+  epoll_ctl(g_epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void open_more(void) {
+  while (next_to_open < n_conns && n_inflight < 256) {
+    conn_t* c = &conns[next_to_open];
+    c->idx = next_to_open++;
+    c->fd = connect_from(n_srcs ? srcs[c->idx % n_srcs] : NULL, g_port);
+    n_inflight++;
+    if (c->fd < 0) { c->state = ST_CLOSED; n_failed++; n_inflight--; if (n_failed <= 5) perror("connect"); continue; }
+    c->state = ST_CONNECTING;
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+    epoll_ctl(g_epfd, EPOLL_CTL_ADD, c->fd, &ev);
+  }
+}
+
+static char rbuf[1 << 16];
+static void on_readable(conn_t* c) {
+  for (;;) {
+    ssize_t r = read(c->fd, rbuf, sizeof rbuf);
+    if (r == 0) { conn_fail(c, "eof"); return; }
+    if (r < 0) {
+      if (errno == EAGAIN) return;
+      conn_fail(c, strerror(errno));
+      return;
+    }
+    st.bytes += r;
+    buf_append(c, rbuf, r);
+    if (c->state == ST_HEADERS) {
+      char* e = memmem(c->buf, c->len, "\r\n\r\n", 4);
+      if (!e) continue;
+      size_t hl = e + 4 - c->buf;
+      int want = g_http ? 200 : 101;
+      int code = 0;
+      sscanf(c->buf, "HTTP/1.1 %d", &code);
+      if (code != want) {
+        char line[128];
+        snprintf(line, sizeof line, "status %d", code);
+        conn_fail(c, line);
+        return;
+      }
+      if (g_http) {
+        char* cl = memmem(c->buf, hl, "Content-Length: ", 16);
+        c->body_left = cl ? strtoul(cl + 16, NULL, 10) : 0;
+      }
+      buf_consume(c, hl);
+      c->state = ST_OPEN;
+      if (g_http || !g_first_frame) mark_ready(c);
+    }
+    if (c->state == ST_OPEN) {
+      if (g_http) {
+        size_t n = c->len < c->body_left ? c->len : c->body_left;
+        c->body_left -= n;
+        buf_consume(c, n);
+        if (c->len) { c->len = 0; }
+      } else {
+        parse_frames(c);
+        if (c->state == ST_CLOSED) return;
+      }
+    }
+  }
+}
+
+static void write_stats(const char* path) {
+  double dur = (now_ms() - st.t_start) / 1000.0;
+  FILE* f = path ? fopen(path, "w") : stdout;
+  if (!f) return;
+  uint64_t tot = 0, p50 = 0, p99 = 0, p999 = 0;
+  for (int i = 0; i <= AGE_BUCKETS; i++) tot += st.age_hist[i];
+  uint64_t acc = 0;
+  int got50 = 0, got99 = 0, got999 = 0;
+  for (int i = 0; i <= AGE_BUCKETS; i++) {
+    acc += st.age_hist[i];
+    if (!got50 && acc * 2 >= tot && tot) { p50 = i + 1; got50 = 1; }
+    if (!got99 && acc * 100 >= tot * 99 && tot) { p99 = i + 1; got99 = 1; }
+    if (!got999 && acc * 1000 >= tot * 999 && tot) { p999 = i + 1; got999 = 1; }
+  }
+  uint64_t maxf = 0;
+  int open = 0;
+  for (int i = 0; i < n_conns; i++) {
+    if (conns[i].state == ST_OPEN) open++;
+    if (conns[i].event_frames > maxf) maxf = conns[i].event_frames;
+  }
+  fprintf(f,
+          "{\"durationS\":%.3f,\"conns\":%d,\"open\":%d,\"ready\":%d,\"failed\":%d,\"frames\":%llu,\"textFrames\":%llu,"
+          "\"eventFrames\":%llu,\"batchFrames\":%llu,\"orderFrames\":%llu,\"events\":%llu,\"pings\":%llu,\"closes\":%llu,\"bytes\":%llu,"
+          "\"maxEventFramesOneConn\":%llu,\"ageMs\":{\"mean\":%.2f,\"p50\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%.1f}}\n",
+          dur, n_conns, open, n_ready, n_failed, (unsigned long long)st.frames, (unsigned long long)st.text_frames,
+          (unsigned long long)st.event_frames, (unsigned long long)st.batch_frames, (unsigned long long)st.order_frames, (unsigned long long)st.events,
+          (unsigned long long)st.pings, (unsigned long long)st.closes, (unsigned long long)st.bytes,
+          (unsigned long long)maxf, tot ? st.age_sum / tot : 0.0, (unsigned long long)p50, (unsigned long long)p99,
+          (unsigned long long)p999, st.age_max);
+  if (path) fclose(f);
+}
+static void reset_stats(void) {
+  memset(&st, 0, sizeof st);
+  for (int i = 0; i < n_conns; i++) conns[i].event_frames = 0;
+  st.t_start = now_ms();
+}
+
+static void load_cookies(const char* path) {
+  FILE* f = fopen(path, "r");
+  if (!f) die("cannot open %s", path);
+  size_t cap = 1024;
+  cookies = malloc(cap * sizeof(char*));
+  char line[4096];
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = 0;
+    if (!*line) continue;
+    if ((size_t)n_cookies == cap) cookies = realloc(cookies, (cap *= 2) * sizeof(char*));
+    cookies[n_cookies++] = strdup(line);
+  }
+  fclose(f);
+}
+
+static int run_conns(void) {
+  g_port = atoi(opt("--port", "0"));
+  n_conns = atoi(opt("--n", "1"));
+  g_http = opt("--http", NULL) != NULL;
+  g_first_frame = opt("--first-frame", NULL) != NULL;
+  g_path = opt("--path", g_http ? "/plain" : "/ws/portfolio");
+  g_path_fmt = opt("--path-fmt", NULL);
+  const char* out = opt("--out", NULL);
+  const char* ck = opt("--cookies", NULL);
+  if (ck) load_cookies(ck);
+  const char* s = opt("--src", NULL);
+  if (s) {
+    char* dup = strdup(s);
+    for (char* t = strtok(dup, ","); t && n_srcs < 64; t = strtok(NULL, ",")) srcs[n_srcs++] = t;
+  }
+  conns = calloc(n_conns, sizeof(conn_t));
+  g_epfd = epoll_create1(EPOLL_CLOEXEC);
+  reset_stats();
+  open_more();
+  int announced = 0;
+  double t_begin = mono_ms();
+  struct epoll_event evs[512];
+  while (!g_stop) {
+    int n = epoll_wait(g_epfd, evs, 512, 100);
+    for (int i = 0; i < n; i++) {
+      conn_t* c = evs[i].data.ptr;
+      if (c->state == ST_CLOSED) continue;
+      if (c->state == ST_CONNECTING) {
+        int err = 0;
+        socklen_t l = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err) { conn_fail(c, strerror(err)); continue; }
+        start_handshake(c);
+        continue;
+      }
+      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+    }
+    open_more();
+    if (!announced && n_ready + n_failed == n_conns) {
+      announced = 1;
+      printf("READY %d %d %.0f\n", n_ready, n_failed, mono_ms() - t_begin);
+      fflush(stdout);
+    }
+    if (g_reset) { g_reset = 0; reset_stats(); }
+    if (g_dump) { g_dump = 0; write_stats(out); printf("DUMPED\n"); fflush(stdout); }
+  }
+  for (int i = 0; i < n_conns; i++) if (conns[i].state != ST_CLOSED) close(conns[i].fd);
+  return 0;
+}
+
+// ---- pub mode -----------------------------------------------------------------
+typedef struct {
+  int fd;
+  char* out;
+  size_t olen, ocap;
+} pconn_t;
+static void out_append(pconn_t* p, const char* d, size_t n) {
+  if (p->olen + n > p->ocap) {
+    size_t cap = p->ocap ? p->ocap : 65536;
+    while (cap < p->olen + n) cap *= 2;
+    p->out = realloc(p->out, cap);
+    if (!p->out) die("oom");
+    p->ocap = cap;
+  }
+  memcpy(p->out + p->olen, d, n);
+  p->olen += n;
+}
+static void out_flush(pconn_t* p) {
+  size_t off = 0;
+  while (off < p->olen) {
+    ssize_t w = write(p->fd, p->out + off, p->olen - off);
+    if (w < 0) {
+      if (errno == EAGAIN) break;
+      die("publisher write: %s", strerror(errno));
+    }
+    off += w;
+  }
+  memmove(p->out, p->out + off, p->olen - off);
+  p->olen -= off;
+}
+static int wait_connected(int fd) {
+  for (int i = 0; i < 500; i++) {
+    int err = 0;
+    socklen_t l = sizeof err;
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    if (getpeername(fd, (struct sockaddr*)&a, &al) == 0) return 0;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+    if (err) return -1;
+    usleep(2000);
+  }
+  return -1;
+}
+
+static int run_pub(void) {
+  int port = atoi(opt("--port", "0"));
+  int nchan = opt("--nchan", NULL) != NULL;
+  int users = atoi(opt("--users", "1000"));
+  const char* uid_fmt = opt("--uid-fmt", "b%d");
+  int symbols = atoi(opt("--symbols", "20"));
+  double hz = atof(opt("--hz", "5"));
+  double orders = atof(opt("--orders", "0.1"));
+  double duration = atof(opt("--duration", "20"));
+  const char* outp = opt("--out", NULL);
+  const int slot_ms = 10;
+  int period_slots = (int)(1000.0 / hz / slot_ms + 0.5);  // 200 ms / 10 ms = 20
+  if (period_slots < 1) period_slots = 1;
+
+  int npc = nchan ? users : 1;
+  pconn_t* pc = calloc(npc, sizeof(pconn_t));
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  char uid[64];
+  for (int i = 0; i < npc; i++) {
+    pc[i].fd = connect_from(NULL, port);
+    if (pc[i].fd < 0 || wait_connected(pc[i].fd) < 0) die("publisher connect to %d failed", port);
+    if (nchan) {
+      snprintf(uid, sizeof uid, uid_fmt, i);
+      char req[1024];
+      int n = snprintf(req, sizeof req,
+                       "GET /pub/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                       uid, port);
+      if (write(pc[i].fd, req, n) != n) die("nchan publisher handshake write");
+      char resp[4096];
+      size_t got = 0;
+      double end = mono_ms() + 5000;
+      while (!memmem(resp, got, "\r\n\r\n", 4)) {
+        ssize_t r = read(pc[i].fd, resp + got, sizeof resp - got);
+        if (r > 0) got += r;
+        else if (r == 0) die("nchan publisher closed during handshake");
+        else if (mono_ms() > end) die("nchan publisher handshake timeout");
+        else usleep(1000);
+      }
+      if (strncmp(resp, "HTTP/1.1 101", 12) != 0) die("nchan publisher handshake: %.*s", (int)got, resp);
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+    epoll_ctl(ep, EPOLL_CTL_ADD, pc[i].fd, &ev);
+  }
+
+  uint64_t published = 0, orders_pub = 0, replies = 0, receivers = 0, rbytes = 0;
+  double max_late = 0, order_acc = 0;
+  uint64_t order_seq = 0;
+  double t0 = mono_ms();
+  long total_slots = (long)(duration * 1000 / slot_ms);
+  char payload[512], cmd[1024], chan[128];
+  // RESP reply scanning state (only ":N\r\n" integer replies are expected).
+  long cur = 0;
+  int in_int = 0;
+  for (long slot = 0; slot < total_slots && !g_stop; slot++) {
+    double due = t0 + slot * slot_ms;
+    for (;;) {  // until the slot is due: read replies
+      double left = due - mono_ms();
+      struct epoll_event evs[64];
+      int n = epoll_wait(ep, evs, 64, left > 0 ? (int)left + 0 : 0);
+      for (int i = 0; i < n; i++) {
+        pconn_t* p = &pc[evs[i].data.u32];
+        for (;;) {
+          ssize_t r = read(p->fd, rbuf, sizeof rbuf);
+          if (r <= 0) break;
+          rbytes += r;
+          if (!nchan) {
+            for (ssize_t k = 0; k < r; k++) {
+              char ch = rbuf[k];
+              if (ch == ':') { in_int = 1; cur = 0; }
+              else if (in_int && ch >= '0' && ch <= '9') cur = cur * 10 + (ch - '0');
+              else if (in_int && ch == '\r') { in_int = 0; replies++; receivers += cur; }
+            }
+          }
+        }
+      }
+      if (mono_ms() >= due) break;
+    }
+    double late = mono_ms() - due;
+    if (late > max_late) max_late = late;
+    int phase = slot % period_slots;
+    double ts = (double)(long long)now_ms();
+    long pairs = (long)users * symbols;
+    order_acc += users * orders * slot_ms / 1000.0;
+    int n_orders = (int)order_acc;
+    order_acc -= n_orders;
+    for (long pidx = phase; pidx < pairs; pidx += period_slots) {
+      int u, plen;
+      {
+        u = (int)(pidx / symbols);
+        int s = (int)(pidx % symbols);
+        plen = snprintf(payload, sizeof payload,
+                        "{\"type\":\"position_update\",\"key\":\"SYM%02d\",\"data\":{\"symbol\":\"SYM%02d\",\"qty\":%d,"
+                        "\"px\":%.2f,\"pnl\":%.2f},\"ts\":%.0f}",
+                        s, s, 100 + s, 100.0 + (slot % 1000) * 0.01, (slot % 500) * 0.5 - 100, ts);
+      }
+      snprintf(uid, sizeof uid, uid_fmt, u);
+      if (nchan) {
+        unsigned char h[14];
+        size_t hl;
+        h[0] = 0x81;
+        if (plen < 126) { h[1] = 0x80 | plen; hl = 2; }
+        else { h[1] = 0x80 | 126; h[2] = plen >> 8; h[3] = plen & 0xff; hl = 4; }
+        memset(h + hl, 0, 4);
+        hl += 4;
+        out_append(&pc[u], (char*)h, hl);
+        out_append(&pc[u], payload, plen);
+      } else {
+        int cl = snprintf(chan, sizeof chan, "portfolio:user:%s", uid);
+        int n = snprintf(cmd, sizeof cmd, "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n", cl, chan, plen);
+        out_append(&pc[0], cmd, n);
+        out_append(&pc[0], payload, plen);
+        out_append(&pc[0], "\r\n", 2);
+      }
+      published++;
+    }
+    for (int k = 0; k < n_orders; k++) {
+      int u = (int)((order_seq * 7919) % users);
+      order_seq++;
+      int plen = snprintf(payload, sizeof payload,
+                          "{\"type\":\"order_update\",\"orderId\":\"o%llu\",\"status\":\"filled\",\"symbol\":\"SYM%02d\",\"ts\":%.0f}",
+                          (unsigned long long)order_seq, (int)(order_seq % symbols), ts);
+      snprintf(uid, sizeof uid, uid_fmt, u);
+      if (nchan) {
+        unsigned char h[8] = {0x81, (unsigned char)(0x80 | plen), 0, 0, 0, 0};
+        out_append(&pc[u], (char*)h, 6);
+        out_append(&pc[u], payload, plen);
+      } else {
+        int cl = snprintf(chan, sizeof chan, "portfolio:user:%s", uid);
+        int n = snprintf(cmd, sizeof cmd, "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n", cl, chan, plen);
+        out_append(&pc[0], cmd, n);
+        out_append(&pc[0], payload, plen);
+        out_append(&pc[0], "\r\n", 2);
+      }
+      published++;
+      orders_pub++;
+    }
+    for (int i = 0; i < npc; i++) if (pc[i].olen) out_flush(&pc[i]);
+  }
+  double pub_secs = (mono_ms() - t0) / 1000.0;
+  // Drain: flush what is left (bounded), read the last replies for up to 2 s.
+  double end = mono_ms() + 2000;
+  while (mono_ms() < end) {
+    int pending = 0;
+    for (int i = 0; i < npc; i++) if (pc[i].olen) { out_flush(&pc[i]); pending = 1; }
+    if (!nchan && replies >= published && !pending) break;
+    struct epoll_event evs[64];
+    int n = epoll_wait(ep, evs, 64, 10);
+    for (int i = 0; i < n; i++) {
+      pconn_t* p = &pc[evs[i].data.u32];
+      for (;;) {
+        ssize_t r = read(p->fd, rbuf, sizeof rbuf);
+        if (r <= 0) break;
+        rbytes += r;
+        if (!nchan) {
+          for (ssize_t k = 0; k < r; k++) {
+            char ch = rbuf[k];
+            if (ch == ':') { in_int = 1; cur = 0; }
+            else if (in_int && ch >= '0' && ch <= '9') cur = cur * 10 + (ch - '0');
+            else if (in_int && ch == '\r') { in_int = 0; replies++; receivers += cur; }
+          }
+        }
+      }
+    }
+  }
+  double took = (mono_ms() - t0) / 1000.0;
+  FILE* f = outp ? fopen(outp, "w") : stdout;
+  fprintf(f,
+          "{\"published\":%llu,\"orders\":%llu,\"seconds\":%.3f,\"withDrainSeconds\":%.3f,\"ratePerS\":%.1f,\"maxSlotLateMs\":%.1f,\"replies\":%llu,"
+          "\"receivers\":%llu,\"replyBytes\":%llu}\n",
+          (unsigned long long)published, (unsigned long long)orders_pub, pub_secs, took, published / pub_secs, max_late,
+          (unsigned long long)replies, (unsigned long long)receivers, (unsigned long long)rbytes);
+  if (outp) fclose(f);
+  for (int i = 0; i < npc; i++) close(pc[i].fd);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  g_argc = argc;
+  g_argv = argv;
+  install_signals();
+  raise_nofile();
+  if (argc >= 2 && strcmp(argv[1], "conns") == 0) return run_conns();
+  if (argc >= 2 && strcmp(argv[1], "pub") == 0) return run_pub();
+  fprintf(stderr, "usage: psb conns|pub [options] (see the header of psb.c)\n");
+  return 2;
+}
