@@ -70,12 +70,12 @@ void finalize(conn_t* wc) {
 
 // After our close frame is on the wire: half-close and wait (bounded) for
 // the peer's close or EOF, so unread input cannot turn our FIN into a RST
-// that would lose the close frame.
-void close_sent(conn_t* wc) {
+// that would lose the close frame. Returns false when wc was finalized.
+bool close_sent(conn_t* wc) {
   ngx_connection_t* c = wc->connection;
   if (wc->peer_closed || c->error) {
     finalize(wc);
-    return;
+    return false;
   }
   if (c->ssl == nullptr && !wc->half_closed) {
     wc->half_closed = 1;
@@ -84,6 +84,7 @@ void close_sent(conn_t* wc) {
   if (!wc->close_wait.timer_set) {
     ngx_add_timer(&wc->close_wait, kCloseWait);
   }
+  return true;
 }
 
 // Writes what is queued; false when the connection was finalized.
@@ -108,8 +109,7 @@ bool flush(conn_t* wc) {
     ngx_http_portfolio_stream_stat_add(ngx_ps_stat::bytes_sent, n);
   }
   if (wc->closing) {
-    close_sent(wc);
-    return !wc->finalized;
+    return close_sent(wc);
   }
   return true;
 }
@@ -131,11 +131,6 @@ void start_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
   post_write(wc);
 }
 
-void send_control(conn_t* wc, ps::Opcode op, std::string_view payload) {
-  wc->out.push_unlimited(ps::SharedBytes::concat({ps::make_frame(op, payload)}));
-  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
-  post_write(wc);
-}
 
 void handle_text(conn_t* wc, std::string_view text) {
   ps::ClientMessage m = ps::parse_client_message(text);
@@ -171,7 +166,10 @@ void process_input(conn_t* wc, std::string_view in) {
         break;
       case ps::FrameParser::Status::ping:
         if (!wc->closing) {
-          send_control(wc, ps::Opcode::pong, wc->parser.payload());
+          // Under send_limit like everything else: a peer that pings without
+          // reading must not grow its queue without bound.
+          ngx_http_portfolio_stream_conn_send(
+              wc, ps::SharedBytes::concat({ps::make_frame(ps::Opcode::pong, wc->parser.payload())}));
         }
         break;
       case ps::FrameParser::Status::pong:
@@ -234,7 +232,7 @@ void read_handler(ngx_event_t* rev) {
     flush(wc);
   } catch (...) {
     ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error, closing with 1011");
-    wc->out.clear();
+    wc->out.discard_unstarted();
     wc->closing = 0;
     start_close(wc, ps::close_code::internal_error, "internal error");
   }
@@ -374,6 +372,9 @@ ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_por
     }
   } catch (...) {
     ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error, closing with 1011");
+    if (wc->user == nullptr) {
+      ngx_http_portfolio_stream_limits_release(user_id);  // detach will not
+    }
     start_close(wc, ps::close_code::internal_error, "internal error");
   }
   if (ngx_exiting) {
