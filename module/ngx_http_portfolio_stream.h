@@ -6,6 +6,7 @@
 #include "out_queue.h"
 #include "channels.h"
 #include "event.h"
+#include "permessage_deflate.h"
 #include "ngx_ps_redis.h"
 
 extern "C" {
@@ -78,13 +79,17 @@ struct ngx_http_portfolio_stream_conn_t {
   unsigned peer_closed : 1;     // peer's close frame received
   unsigned half_closed : 1;     // our write side is shut down
   unsigned finalized : 1;
+  // permessage-deflate negotiated (always without context takeover in either
+  // direction: no per-connection zlib state). Events go out compressed.
+  unsigned deflate : 1;
+  unsigned deflate_window_bits : 4;  // the server's LZ77 window, 9..15
 
   ngx_http_portfolio_stream_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf)
       : connection(c), lcf(conf), user(nullptr), group(nullptr), broadcast(nullptr),
         group_link{{}, this}, broadcast_link{{}, this}, worker_link{{}, this}, heartbeat(), close_wait(),
         recheck(), recheck_lookup(nullptr), last_seen(ngx_current_msec), started(ngx_current_msec),
         parser(conf->max_message_size), filter(ps::kAllChannels), connected_sent(0), degraded(0), closing(0),
-        peer_closed(0), half_closed(0), finalized(0) {}
+        peer_closed(0), half_closed(0), finalized(0), deflate(0), deflate_window_bits(15) {}
 };
 
 // ---- module-wide -----------------------------------------------------------
@@ -94,10 +99,12 @@ std::int64_t ngx_http_portfolio_stream_now_ms();  // wall clock, ms since epoch
 
 // ---- connection loop (ngx_http_portfolio_stream_conn.cpp) -------------------
 // Takes over c after the 101 was queued in `handshake_response`; `early` are
-// bytes the client sent after its request (frames sent before the 101).
+// bytes the client sent after its request (frames sent before the 101);
+// `deflate`: the permessage-deflate agreement in that 101, or null.
 ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
                                                std::string_view user_id, std::string_view session_key,
-                                               std::string_view handshake_response, std::string_view early);
+                                               std::string_view handshake_response, std::string_view early,
+                                               const ps::DeflateParams* deflate);
 // Queue a frame (shared bytes) subject to send_limit; a connection over its
 // limit is closed with 1008. The write is posted, not done here.
 void ngx_http_portfolio_stream_conn_send(ngx_http_portfolio_stream_conn_t* wc, const ps::SharedBytes& frame);

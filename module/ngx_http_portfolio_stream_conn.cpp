@@ -20,6 +20,14 @@ constexpr int kReadsPerPass = 8;         // then yield to other connections
 
 u_char read_buffer[16384];  // one per worker: nothing is kept between reads
 
+// Client messages compressed with permessage-deflate: one inflate stream per
+// worker, reset after every message (client_no_context_takeover is always
+// agreed), its output buffer trimmed after use.
+ps::Inflater& inflater() {
+  static ps::Inflater inflater;
+  return inflater;
+}
+
 const ps::SharedBytes& ping_frame() {
   static const ps::SharedBytes frame = ps::SharedBytes::concat({ps::make_frame(ps::Opcode::ping, {})});
   return frame;
@@ -152,6 +160,26 @@ void handle_text(conn_t* wc, std::string_view text) {
   }
 }
 
+// A text message that arrived compressed: too big once inflated -> 1009,
+// invalid deflate data or UTF-8 -> 1007. false when the connection is failed.
+bool handle_compressed(conn_t* wc) {
+  ps::Inflater& inf = inflater();
+  std::string_view text;
+  std::uint16_t code = inf.inflate_text(wc->parser.payload(), wc->lcf->max_message_size, text);
+  if (code != 0) {
+    inf.trim();
+    wc->parser.shrink();  // the compressed message is not needed any more
+    start_close(wc, code,
+                code == ps::close_code::too_big           ? "message too big"
+                : code == ps::close_code::invalid_payload ? "invalid compressed message"
+                                                          : "internal error");
+    return false;
+  }
+  handle_text(wc, text);
+  inf.trim();
+  return true;
+}
+
 // Feeds bytes to the parser and acts on every event.
 void process_input(conn_t* wc, std::string_view in) {
   while (!in.empty() && !wc->peer_closed) {
@@ -160,8 +188,15 @@ void process_input(conn_t* wc, std::string_view in) {
       case ps::FrameParser::Status::need_more:
         return;
       case ps::FrameParser::Status::text:
-        if (!wc->closing) {
+        if (wc->closing) {
+          break;
+        }
+        if (!wc->parser.compressed()) {
           handle_text(wc, wc->parser.payload());
+        } else if (!handle_compressed(wc)) {
+          // Failed like a parser error: the rest of this input is dropped,
+          // later reads are parsed only for the peer's close (closing).
+          return;
         }
         break;
       case ps::FrameParser::Status::ping:
@@ -328,12 +363,20 @@ void ngx_http_portfolio_stream_conn_close(conn_t* wc, std::uint16_t code, std::s
 
 ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
                                                std::string_view user_id, std::string_view session_key,
-                                               std::string_view handshake_response, std::string_view early) {
+                                               std::string_view handshake_response, std::string_view early,
+                                               const ps::DeflateParams* deflate) {
   void* mem = ngx_alloc(sizeof(conn_t), c->log);
   if (mem == nullptr) {
     return NGX_ERROR;
   }
   auto* wc = ::new (mem) conn_t(c, lcf);
+  if (deflate != nullptr) {
+    // The handshake always agrees client_no_context_takeover: the shared
+    // per-worker Inflater keeps nothing between messages.
+    wc->deflate = 1;
+    wc->deflate_window_bits = deflate->server_window_bits;
+    wc->parser.set_permessage_deflate(true);
+  }
   try {
     wc->out.push_unlimited(ps::SharedBytes::concat({handshake_response}));
     wc->session_key.assign(session_key);

@@ -23,6 +23,10 @@ struct handshake_ctx_t {
   ngx_ps_get_t* lookup;  // non-null while pending
   std::array<char, 28> accept;
   ngx_str_t session_key;  // in r->pool
+  // permessage-deflate agreed (ps::DeflateParams, kept trivial for the pool)
+  bool deflate;
+  bool deflate_window_requested;
+  std::uint8_t deflate_window_bits;
 };
 
 ngx_int_t reject(ngx_http_request_t* r, ngx_uint_t status, ngx_ps_stat counter) {
@@ -110,14 +114,25 @@ void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& use
   auto* lcf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(
       ngx_http_get_module_loc_conf(r, ngx_http_portfolio_stream_module));
 
+  std::optional<ps::DeflateParams> deflate;
+  if (ctx->deflate) {
+    deflate.emplace();
+    deflate->server_window_bits = ctx->deflate_window_bits;
+    deflate->server_window_requested = ctx->deflate_window_requested;
+    deflate->client_no_context_takeover = true;
+  }
+
   std::string response;
-  response.reserve(160);
+  response.reserve(256);
   response.append(
       "HTTP/1.1 101 Switching Protocols\r\n"
       "Upgrade: websocket\r\n"
       "Connection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ");
   response.append(ctx->accept.data(), ctx->accept.size());
+  if (deflate) {
+    response.append("\r\nSec-WebSocket-Extensions: ").append(ps::deflate_response_value(*deflate));
+  }
   response.append("\r\n\r\n");
 
   std::string session_key(ngx_ps_sv(ctx->session_key));
@@ -164,7 +179,8 @@ void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& use
   }
 #endif
 
-  if (ngx_http_portfolio_stream_conn_start(c, lcf, user_id, session_key, response, early) != NGX_OK) {
+  if (ngx_http_portfolio_stream_conn_start(c, lcf, user_id, session_key, response, early,
+                                           deflate ? &*deflate : nullptr) != NGX_OK) {
     ngx_http_portfolio_stream_limits_release(user_id);
     ngx_http_close_connection(c);
   }
@@ -219,6 +235,7 @@ ngx_int_t handle(ngx_http_request_t* r) {
   ngx_uint_t origin_count = 0;
   std::optional<std::string> cookie;
   std::string_view cookie_name = ngx_ps_sv(lcf->session_cookie);
+  std::vector<std::string_view> extensions;  // Sec-WebSocket-Extensions values, in order
   for (ngx_list_part_t* part = &r->headers_in.headers.part; part != nullptr; part = part->next) {
     auto* h = static_cast<ngx_table_elt_t*>(part->elts);
     for (ngx_uint_t i = 0; i < part->nelts; i++) {
@@ -233,6 +250,9 @@ ngx_int_t handle(ngx_http_request_t* r) {
         origin_count++;
       } else if (!cookie && name.size() == 6 && ngx_strncasecmp(h[i].key.data, (u_char*)"cookie", 6) == 0) {
         cookie = ps::find_cookie(value, cookie_name);
+      } else if (name.size() == 24 &&
+                 ngx_strncasecmp(h[i].key.data, (u_char*)"sec-websocket-extensions", 24) == 0) {
+        extensions.push_back(value);
       }
     }
   }
@@ -284,6 +304,13 @@ ngx_int_t handle(ngx_http_request_t* r) {
   }
   ctx->request = r;
   ctx->accept = ps::websocket_accept(up.key);
+  // SPEC section 2: permessage-deflate when offered. The default policy always
+  // answers client_no_context_takeover, which conn_start relies on.
+  if (auto deflate = ps::negotiate_permessage_deflate(extensions.data(), extensions.size())) {
+    ctx->deflate = true;
+    ctx->deflate_window_requested = deflate->server_window_requested;
+    ctx->deflate_window_bits = deflate->server_window_bits;
+  }
 
   ctx->session_key.len = lcf->session_prefix.len + sid->size();
   ctx->session_key.data = static_cast<u_char*>(ngx_pnalloc(r->pool, ctx->session_key.len));

@@ -57,6 +57,7 @@ struct hub_t {
   ngx_msec_t last_invalid_log = 0;
   bool pubsub_up = false;
   ngx_uint_t reconnects_reported = 0;
+  ps::Compressor compressor;  // permessage-deflate: one per worker, reset per message
 };
 
 hub_t* hub;  // created in init_process, destroyed in exit_process
@@ -106,6 +107,16 @@ void send_command(table_t::Command cmd, std::string_view channel) {
   }
 }
 
+// The frame of `out` for a permessage-deflate connection: compressed once,
+// on first use, then shared. A bare event's compressed frame is kept on the
+// event (every group and, for broadcasts, every user reuses it); a batch
+// frame's in `batch_cache`, which lives as long as this output.
+ps::SharedBytes deflated_frame(const ps::Batcher::Output& out, conn_t* wc, ps::SharedBytes& batch_cache) {
+  const bool bare = out.events.size() == 1 && out.events.front()->frame.data() == out.frame.data();
+  return ps::deflated_frame_cached(bare ? out.events.front()->deflated : batch_cache, out.frame,
+                                   hub->compressor, wc->deflate_window_bits);
+}
+
 // Queues one batcher output on every connection of the group.
 void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
   std::int64_t now = ngx_http_portfolio_stream_now_ms();
@@ -114,11 +125,16 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
       ngx_http_portfolio_stream_stat_latency(now - *ev->ts);
     }
   }
+  ps::SharedBytes batch_deflated;
   for_each_conn(&g->conns, [&](conn_t* wc) {
     if (!wc->connected_sent || wc->closing) {
       return;
     }
-    ngx_http_portfolio_stream_conn_send(wc, out.frame);
+    if (wc->deflate) {
+      ngx_http_portfolio_stream_conn_send(wc, deflated_frame(out, wc, batch_deflated));
+    } else {
+      ngx_http_portfolio_stream_conn_send(wc, out.frame);
+    }
     ngx_http_portfolio_stream_stat_add(ngx_ps_stat::event_frames_sent, 1);
   });
 }

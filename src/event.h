@@ -23,6 +23,10 @@ struct PublishedEvent {
   Channel channel = Channel::positions;
   std::string key;  // coalescing key (envelope.h); empty: never coalesced
   std::optional<std::int64_t> ts;
+  // The frame for permessage-deflate connections, built by the first one that
+  // needs it (permessage_deflate.h, deflated_frame_cached) and then shared:
+  // RSV1 set and the JSON deflated, or `frame` itself when too small.
+  mutable SharedBytes deflated;
 
   // The published JSON bytes (the frame's payload); valid while *this lives.
   std::string_view json() const { return frame.view().substr(header_len); }

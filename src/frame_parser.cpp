@@ -42,7 +42,11 @@ std::uint16_t FrameParser::header_byte(std::size_t i) {
   if (i == 0) {
     fin_ = b & 0x80;
     opcode_ = b & 0x0F;
-    if (b & 0x70) return close_code::protocol_error;  // RSV1-3: no extension
+    // RSV2/RSV3: no extension uses them. RSV1: permessage-deflate, on the
+    // first frame of a data message only (RFC 7692 6.1).
+    if (b & 0x30) return close_code::protocol_error;
+    if ((b & 0x40) && (!deflate_ || (opcode_ & 0x08) || opcode_ == kContinuation))
+      return close_code::protocol_error;
     if (opcode_ & 0x08) {
       if (opcode_ > kPong) return close_code::protocol_error;
       // RFC 6455 5.5: control frames are never fragmented.
@@ -90,7 +94,7 @@ FrameParser::Status FrameParser::finish_frame() {
     case kContinuation:
       if (!fin_) return Status::need_more;
       message_open_ = false;
-      if (!utf8_.complete()) return fail(close_code::invalid_payload);
+      if (!compressed_ && !utf8_.complete()) return fail(close_code::invalid_payload);
       return Status::text;
     case kPing:
       return Status::ping;
@@ -136,6 +140,7 @@ FrameParser::Status FrameParser::parse(std::string_view& input) {
         control_len_ = 0;
       } else if (opcode_ == kText) {
         message_open_ = true;
+        compressed_ = (header_[0] & 0x40) != 0;
         utf8_.reset();
       }
     }
@@ -159,7 +164,9 @@ FrameParser::Status FrameParser::parse(std::string_view& input) {
       remaining_ -= n;
       input.remove_prefix(n);
       // Fail fast: an invalid sequence is reported mid-frame, not at its end.
-      if (!(opcode_ & 0x08) && !utf8_.feed({out, n})) return fail(close_code::invalid_payload);
+      // A compressed message is checked once inflated.
+      if (!(opcode_ & 0x08) && !compressed_ && !utf8_.feed({out, n}))
+        return fail(close_code::invalid_payload);
       if (remaining_ > 0) return Status::need_more;
     }
 
@@ -187,6 +194,8 @@ std::string_view FrameParser::payload() const {
       return {};
   }
 }
+
+bool FrameParser::compressed() const { return last_ == raw(Status::text) && compressed_; }
 
 std::string_view FrameParser::close_reason() const {
   return done_ == raw(Status::close) ? close_reason_raw() : std::string_view{};

@@ -2,6 +2,9 @@
 // sans-I/O: bytes in, one event at a time out. Reassembles fragmented text
 // messages, validates UTF-8 as fragments arrive and enforces the size limit
 // before buffering. Peer violations become an error with the close code to send.
+// With permessage-deflate (RFC 7692) on, a text message whose first frame has
+// RSV1 set is returned still compressed, without UTF-8 validation: the caller
+// inflates it (permessage_deflate.h), which checks the size and UTF-8.
 #pragma once
 
 #include <array>
@@ -38,7 +41,18 @@ class FrameParser {
     error,      // peer violated the protocol: close_code() is what to send
   };
 
-  explicit FrameParser(std::size_t max_message_size) : max_message_size_(max_message_size) {}
+  explicit FrameParser(std::size_t max_message_size)
+      : max_message_size_(max_message_size),
+        fin_(false),
+        in_payload_(false),
+        message_open_(false),
+        deflate_(false),
+        compressed_(false) {}
+
+  // permessage-deflate was negotiated: RSV1 is then allowed on the first frame
+  // of a text message (on a continuation or control frame it stays 1002).
+  // Set before the first parse().
+  void set_permessage_deflate(bool on) { deflate_ = on; }
 
   // Consumes bytes from the front of `input` up to and including the frame
   // that completes an event, then returns it. Call again with the rest until
@@ -46,8 +60,11 @@ class FrameParser {
   Status parse(std::string_view& input);
 
   // Valid until the next parse() call. text/ping/pong: the payload; close:
-  // the reason; otherwise empty.
+  // the reason; otherwise empty. For a compressed text message: the payload
+  // as received (deflated, not UTF-8-checked); see compressed().
   std::string_view payload() const;
+  // The text message just returned had RSV1 set (permessage-deflate).
+  bool compressed() const;
   std::uint16_t close_code() const { return close_code_; }
   std::string_view close_reason() const;
 
@@ -63,7 +80,8 @@ class FrameParser {
   std::size_t max_message_size_;
   std::string message_;
   // Implementation state (see frame_parser.cpp); sizeof(FrameParser) is 200
-  // on LP64, the 125-byte control buffer being most of it.
+  // on LP64, the 125-byte control buffer being most of it (the flags share
+  // one byte).
   Status fail(std::uint16_t code);
   std::uint16_t header_byte(std::size_t i);
   std::uint16_t set_length(std::uint64_t len);
@@ -77,9 +95,11 @@ class FrameParser {
   std::uint8_t header_need_ = 2;  // header size, known once byte 1 is in
   std::uint8_t mask_pos_ = 0;     // payload bytes unmasked so far, mod 4
   std::uint8_t opcode_ = 0;       // of the current frame
-  bool fin_ = false;              // of the current frame
-  bool in_payload_ = false;       // header done, payload bytes pending
-  bool message_open_ = false;     // a fragmented text message awaits continuations
+  bool fin_ : 1;                  // of the current frame
+  bool in_payload_ : 1;           // header done, payload bytes pending
+  bool message_open_ : 1;         // a fragmented text message awaits continuations
+  bool deflate_ : 1;              // permessage-deflate negotiated: RSV1 allowed
+  bool compressed_ : 1;           // the current text message had RSV1 set
   std::uint8_t done_ = 0;         // Status close/error once reached (sticky), else 0
   std::uint8_t last_ = 0;         // Status returned by the previous parse()
   Utf8Validator utf8_;            // of the text message being reassembled

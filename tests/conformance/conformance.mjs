@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // RFC 6455 server conformance of the real module in real nginx, mirroring
-// Autobahn|Testsuite's server groups 1-7, 9 and 10 over raw sockets.
+// Autobahn|Testsuite's server groups 1-7, 9 and 10 over raw sockets, plus
+// permessage-deflate (RFC 7692) cases in the spirit of groups 12 and 13
+// (compressed client messages under each offer the browsers make).
 //
 // Our server pushes instead of echoing, so acceptance of a message is seen
 // in the reply to it: a `{"type":"ping"}` of any size answers `pong`, a
@@ -18,6 +20,7 @@
 // tests/integration.
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { startEnv, stopEnv, stopAndCheckLog } from '../integration/lib/env.mjs';
 import { RawWs } from '../integration/lib/raw.mjs';
 import { OP, buildFrame, closePayload } from '../integration/lib/frames.mjs';
@@ -87,8 +90,13 @@ const show = (f) => (f.opcode === OP.TEXT ? f.payload.toString('utf8').slice(0, 
 let env;
 let cookie;
 
-async function open(pathname) {
-  const ws = await RawWs.connect(env.port, { cookie, path: pathname });
+// ext: a Sec-WebSocket-Extensions offer; extExpect: the response header it must get.
+async function open(pathname, ext, extExpect) {
+  const ws = await RawWs.connect(env.port, { cookie, path: pathname, headers: ext ? [['Sec-WebSocket-Extensions', ext]] : [] });
+  if (ext !== undefined && ws.response.headers['sec-websocket-extensions'] !== extExpect) {
+    ws.destroy();
+    throw new Error(`offer "${ext}" answered "${ws.response.headers['sec-websocket-extensions']}", expected "${extExpect}"`);
+  }
   ws.socket.setNoDelay(true);
   await ws.waitConnected(3000);
   ws.base = ws.frames.length;  // frames before this are the connected message
@@ -464,10 +472,85 @@ function hexOf(s) { return Buffer.from(s, 'hex'); }
   accept('10.1.2', '64 KiB message auto-fragmented into 1300-byte frames, written in 1000-byte chops', [{ chop: Buffer.concat(fragments(m.buf, 1300)), size: 1000 }], [J(m.reply)], { path: '/ws/limit' });
 }
 
+// 12/13 permessage-deflate: client messages compressed (raw DEFLATE, sync
+// flush, 00 00 ff ff removed, RSV1 on the first frame), under each offer.
+{
+  const AGREED = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
+  const CHROME = 'permessage-deflate; client_max_window_bits';
+  const D = { ext: CHROME, extExpect: AGREED };
+  const deflated = (buf, windowBits = 15) => {
+    const out = zlib.deflateRawSync(B(buf), { windowBits, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    return out.subarray(0, out.length - 4);
+  };
+  const ztext = (buf, o = {}) => text(deflated(buf, o.windowBits), { rsv: 4, ...o });
+  // A subscribe naming a pseudo-random ASCII channel of n bytes: the error
+  // quoting it proves the round trip (and it compresses only moderately).
+  const named = (n) => {
+    let x = 12345, name = '';
+    while (name.length < n) { x = (x * 1103515245 + 12345) & 0x7fffffff; name += String.fromCharCode(97 + (x >> 16) % 26); }
+    return { buf: subNamed(name), reply: UNKNOWN(name.slice(0, 40)) };
+  };
+  [0, 16, 64, 256, 1024, 4096, 16384, 65536, 1024 * 1024].forEach((n, i) => {
+    const m = messageOfSize(n);
+    accept(`12.1.${i + 1}`, `compressed text message of ${n} bytes`, [ztext(m.buf)], [J(m.reply)], D);
+  });
+  [64, 1024, 16384, 131072].forEach((n, i) => {
+    const m = named(n);
+    accept(`12.2.${i + 1}`, `compressed subscribe naming ${n} random letters (round trip)`, [ztext(m.buf)], [m.reply], D);
+  });
+  {
+    const m = named(20000);
+    const z = deflated(m.buf);
+    const frags = (size) => {
+      const out = [];
+      for (let i = 0; i < z.length; i += size) out.push(fr(i === 0 ? OP.TEXT : OP.CONT, z.subarray(i, i + size), { fin: i + size >= z.length, rsv: i === 0 ? 4 : 0 }));
+      return out;
+    };
+    accept('12.3.1', 'compressed message in 1300-byte fragments', [frags(1300)], [m.reply], D);
+    accept('12.3.2', 'compressed message in 97-byte fragments, a ping before each', [frags(97).flatMap((f, i) => [ping(String(i)), f])],
+      [...frags(97).map((_, i) => PONG(String(i))), m.reply], D);
+    accept('12.3.3', 'compressed message written 1 byte at a time', [{ chop: ztext(m.buf), size: 1 }], [m.reply], { ...D, timeout: 20000 });
+    accept('12.4.1', 'compressed and uncompressed messages interleaved', [[ztext(SUB_MSG), text(PING_MSG), ztext(PING_MSG), text(SUB_MSG)]],
+      [SUBSCRIBED, APP_PONG, APP_PONG, SUBSCRIBED], D);
+    accept('12.4.2', '200 compressed messages in one write (no context carried over)', [Buffer.concat(Array.from({ length: 200 }, () => ztext(PING_MSG)))],
+      Array.from({ length: 200 }, () => APP_PONG), { ...D, timeout: 10000 });
+  }
+  // 13: the offers clients make; each must be answered and then work.
+  const offers = [
+    ['permessage-deflate', AGREED],
+    [CHROME, AGREED],
+    ['permessage-deflate; client_no_context_takeover', AGREED],
+    ['permessage-deflate; server_no_context_takeover', AGREED],
+    ['permessage-deflate; client_max_window_bits=9', AGREED],
+    ['permessage-deflate; server_max_window_bits=9', `${AGREED}; server_max_window_bits=9`],
+    ['permessage-deflate; server_max_window_bits=15; client_max_window_bits=15', `${AGREED}; server_max_window_bits=15`],
+    ['permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits', AGREED],
+  ];
+  offers.forEach(([ext, extExpect], i) => {
+    const m = named(4096);
+    accept(`13.${i + 1}.1`, `offer "${ext}": compressed messages (window 9 and 15)`, [[ztext(m.buf, { windowBits: 9 }), ztext(m.buf)]], [m.reply, m.reply], { ext, extExpect });
+  });
+  accept('13.9.1', 'offer "permessage-deflate; server_max_window_bits=8" is declined: no extension, plain text works',
+    [text(SUB_MSG)], [SUBSCRIBED], { ext: 'permessage-deflate; server_max_window_bits=8', extExpect: undefined });
+  fail('13.9.2', 'declined offer: RSV1 stays a protocol error', [ztext(SUB_MSG)], 1002, { ext: 'permessage-deflate; server_max_window_bits=8', extExpect: undefined });
+  // Failures with the extension on.
+  fail('12.5.1', 'compressed message over max_message_size once inflated', [ztext(messageOfSize(LIMIT + 1).buf)], 1009, { ...D, path: '/ws/limit' });
+  accept('12.5.2', 'compressed message of exactly max_message_size', [ztext(messageOfSize(LIMIT).buf)], [J(messageOfSize(LIMIT).reply)], { ...D, path: '/ws/limit' });
+  fail('12.5.3', 'a deflate bomb (16 MiB of spaces) on a 64 KiB limit', [ztext(Buffer.alloc(16 * 1024 * 1024, 0x20))], 1009, { ...D, path: '/ws/limit' });
+  fail('12.5.4', 'invalid DEFLATE data', [text(Buffer.from([0xff, 0xfe, 0xfd, 0xfc]), { rsv: 4 })], 1007, D);
+  fail('12.5.5', 'DEFLATE data cut short', [text(deflated(named(5000).buf).subarray(0, 1000), { rsv: 4 })], 1007, D);
+  fail('12.5.6', 'valid DEFLATE of invalid UTF-8', [ztext(subNamed(Buffer.from([0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80])))], 1007, D);
+  fail('12.5.7', 'RSV1 on a continuation frame', [[text(deflated(SUB_MSG).subarray(0, 4), { rsv: 4, fin: false }), cont(deflated(SUB_MSG).subarray(4), { rsv: 4 })]], 1002, D);
+  fail('12.5.8', 'RSV1 on a ping', [ping('x', { rsv: 4 })], 1002, D);
+  fail('12.5.9', 'RSV1 on a close', [closeF(1000, '', { rsv: 4 })], 1002, D);
+  fail('12.5.10', 'RSV2 with the extension on', [text(SUB_MSG, { rsv: 2 })], 1002, D);
+  fail('12.5.11', 'compressed binary: SPEC closes 1003', [binary(deflated('abc'), { rsv: 4 })], 1003, D);
+}
+
 // ------------------------------------------------------------------- main ---
 async function runCase(c) {
   if (c.splits) return runSplits(c);
-  const ws = await open(c.path || '/ws/portfolio');
+  const ws = await open(c.path || '/ws/portfolio', c.ext, c.extExpect);
   try {
     if (c.kind === 'accept') return await runAccept(ws, c);
     if (c.kind === 'fail') return await runFail(ws, c);

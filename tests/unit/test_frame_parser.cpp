@@ -87,8 +87,10 @@ struct Event {
   std::string payload;
   std::uint16_t code;
   std::string reason;
+  bool compressed = false;  // text with RSV1 (permessage-deflate)
   bool operator==(const Event& o) const {
-    return status == o.status && payload == o.payload && code == o.code && reason == o.reason;
+    return status == o.status && payload == o.payload && code == o.code && reason == o.reason &&
+           compressed == o.compressed;
   }
 };
 
@@ -113,7 +115,7 @@ const char* name(Status s) {
 void PrintTo(const Event& e, std::ostream* os) {
   *os << "{" << name(e.status) << " payload(" << e.payload.size()
       << ")=" << testing::PrintToString(e.payload.substr(0, 40)) << " code=" << e.code
-      << " reason=" << testing::PrintToString(e.reason) << "}";
+      << " reason=" << testing::PrintToString(e.reason) << (e.compressed ? " compressed" : "") << "}";
 }
 
 Event Text(std::string p) { return {Status::text, std::move(p)}; }
@@ -121,11 +123,18 @@ Event Ping(std::string p) { return {Status::ping, std::move(p)}; }
 Event Pong(std::string p) { return {Status::pong, std::move(p)}; }
 Event Close(std::uint16_t code, std::string reason = {}) { return {Status::close, reason, code, reason}; }
 Event Error(std::uint16_t code) { return {Status::error, {}, code, {}}; }
+Event Deflated(std::string p) {
+  Event e{Status::text, std::move(p)};
+  e.compressed = true;
+  return e;
+}
 
 // Feeds the chunks in order and records every event. After close or error the
 // parser must consume nothing more and keep answering the same.
-std::vector<Event> run(const std::vector<std::string_view>& chunks, std::size_t max = kMax) {
+std::vector<Event> run(const std::vector<std::string_view>& chunks, std::size_t max = kMax,
+                       bool deflate = false) {
   FrameParser p(max);
+  p.set_permessage_deflate(deflate);
   std::vector<Event> events;
   bool done = false;
   for (std::string_view chunk : chunks) {
@@ -145,6 +154,10 @@ std::vector<Event> run(const std::vector<std::string_view>& chunks, std::size_t 
         break;
       }
       Event e{st, std::string(p.payload())};
+      e.compressed = p.compressed();
+      if (st != Status::text) {
+        EXPECT_FALSE(p.compressed());
+      }
       if (st == Status::close || st == Status::error) {
         e.code = p.close_code();
         e.reason = std::string(p.close_reason());
@@ -156,19 +169,22 @@ std::vector<Event> run(const std::vector<std::string_view>& chunks, std::size_t 
   return events;
 }
 
-std::vector<Event> run_whole(std::string_view input, std::size_t max = kMax) { return run({input}, max); }
+std::vector<Event> run_whole(std::string_view input, std::size_t max = kMax, bool deflate = false) {
+  return run({input}, max, deflate);
+}
 
 // The same events however the input is split: whole, in two chunks at every
 // position (sampled for large inputs), one byte at a time, and random chunks.
-void expect_events(std::string_view input, const std::vector<Event>& expected, std::size_t max = kMax) {
-  ASSERT_EQ(run_whole(input, max), expected) << "whole input";
+void expect_events(std::string_view input, const std::vector<Event>& expected, std::size_t max = kMax,
+                   bool deflate = false) {
+  ASSERT_EQ(run_whole(input, max, deflate), expected) << "whole input";
   const std::size_t stride = input.size() <= 4096 ? 1 : 997;
   for (std::size_t cut = 0; cut <= input.size(); cut += (cut < 64 || input.size() - cut < 64) ? 1 : stride) {
-    ASSERT_EQ(run({input.substr(0, cut), input.substr(cut)}, max), expected) << "split at " << cut;
+    ASSERT_EQ(run({input.substr(0, cut), input.substr(cut)}, max, deflate), expected) << "split at " << cut;
   }
   std::vector<std::string_view> bytes;
   for (std::size_t i = 0; i < input.size(); ++i) bytes.push_back(input.substr(i, 1));
-  ASSERT_EQ(run(bytes, max), expected) << "one byte at a time";
+  ASSERT_EQ(run(bytes, max, deflate), expected) << "one byte at a time";
   std::mt19937 rng(12345);
   for (int round = 0; round < 20; ++round) {
     std::vector<std::string_view> chunks;
@@ -177,7 +193,7 @@ void expect_events(std::string_view input, const std::vector<Event>& expected, s
       chunks.push_back(input.substr(i, n));  // empty chunks included on purpose
       i += n;
     }
-    ASSERT_EQ(run(chunks, max), expected) << "random chunks, round " << round;
+    ASSERT_EQ(run(chunks, max, deflate), expected) << "random chunks, round " << round;
   }
 }
 
@@ -510,6 +526,93 @@ TEST(FrameParser, IdleParserIsSmall) {
   // An idle connection holds one: the control buffer dominates.
   EXPECT_LE(sizeof(FrameParser), 200u) << sizeof(FrameParser);
   std::cout << "sizeof(FrameParser) = " << sizeof(FrameParser) << "\n";
+}
+
+// ---- permessage-deflate (RFC 7692 section 6) -------------------------------
+
+constexpr bool kDeflate = true;
+
+std::string deflated_text(std::string_view p, bool fin = true) {
+  FrameSpec f;
+  f.rsv = 0x40;
+  f.fin = fin;
+  f.mask = 0x0badf00d;
+  return frame(f, p);
+}
+
+TEST(FrameParser, DeflateRsv1MarksACompressedMessage) {
+  // The payload comes back as received: not inflated, not UTF-8-checked.
+  const std::string bytes("\xf2\x48\xcd\xc9\xc9\x07\x00\xff", 8);
+  expect_events(deflated_text(bytes), {Deflated(bytes)}, kMax, kDeflate);
+  // Fragmented: RSV1 on the first frame only, controls in between.
+  expect_events(deflated_text("\xf2\x48", false) + control(0x9, "p") + cont("\xcd\xc9", false) + cont("\xff"),
+                {Ping("p"), Deflated("\xf2\x48\xcd\xc9\xff")}, kMax, kDeflate);
+  // An uncompressed message on the same connection is still checked.
+  expect_events(deflated_text("\xff") + text("plain") + text("\xff"),
+                {Deflated("\xff"), Text("plain"), Error(1007)}, kMax, kDeflate);
+  expect_events(text("a\xe2", false) + cont("\x82\xac"), {Text("a\xe2\x82\xac")}, kMax, kDeflate);
+  expect_events(deflated_text(""), {Deflated("")}, kMax, kDeflate);
+}
+
+TEST(FrameParser, DeflateRsv1ElsewhereIs1002) {
+  FrameSpec rsv1_cont;
+  rsv1_cont.opcode = 0x0;
+  rsv1_cont.rsv = 0x40;
+  // On a continuation frame, of a compressed or an uncompressed message.
+  expect_events(deflated_text("ab", false) + frame(rsv1_cont, "cd"), {Error(1002)}, kMax, kDeflate);
+  expect_events(text("ab", false) + frame(rsv1_cont, "cd"), {Error(1002)}, kMax, kDeflate);
+  // On control frames.
+  for (std::uint8_t op : {0x8, 0x9, 0xA}) {
+    FrameSpec f;
+    f.opcode = op;
+    f.rsv = 0x40;
+    expect_events(frame(f, ""), {Error(1002)}, kMax, kDeflate);
+    expect_events(deflated_text("x", false) + frame(f, ""), {Error(1002)}, kMax, kDeflate);
+  }
+  // RSV2 / RSV3 are still nobody's.
+  for (std::uint8_t rsv : {0x20, 0x10, 0x60, 0x70}) {
+    FrameSpec f;
+    f.rsv = rsv;
+    expect_events(frame(f, "x"), {Error(1002)}, kMax, kDeflate);
+  }
+  // Binary stays unsupported (1003), compressed or not.
+  FrameSpec bin;
+  bin.opcode = 0x2;
+  bin.rsv = 0x40;
+  expect_events(frame(bin, "x"), {Error(1003)}, kMax, kDeflate);
+  // Not negotiated: RSV1 on a text frame is 1002 as before.
+  expect_events(deflated_text("x"), {Error(1002)});
+}
+
+TEST(FrameParser, DeflateCompressedBytesCountAgainstTheLimit) {
+  expect_events(deflated_text("12345"), {Deflated("12345")}, 5, kDeflate);
+  expect_events(deflated_text("123456"), {Error(1009)}, 5, kDeflate);
+  expect_events(deflated_text("123", false) + cont("456"), {Error(1009)}, 5, kDeflate);
+}
+
+TEST(FrameParser, DeflateRandomStreamsAreSplitInvariant) {
+  std::mt19937 rng(777);
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  const std::vector<std::string> payloads = {"",     "a",    "\xf2\x48\xcd",       "\xe2\x82\xac",
+                                             "\xe2", "\xff", std::string(130, 'z')};
+  for (int round = 0; round < 300; ++round) {
+    std::string in;
+    const int frames = 1 + pick(6);
+    for (int i = 0; i < frames; ++i) {
+      FrameSpec f;
+      const int kind = pick(10);
+      f.opcode = kind < 4 ? 0x1 : kind < 7 ? 0x0 : kind == 7 ? 0x9 : kind == 8 ? 0xA : 0x2;
+      f.fin = pick(3) != 0;
+      f.mask = static_cast<std::uint32_t>(rng());
+      if (pick(3) == 0) f.rsv = 0x40;
+      if (pick(30) == 0) f.rsv = 0x20;
+      in += frame(f, payloads[static_cast<std::size_t>(pick(static_cast<int>(payloads.size())))]);
+    }
+    const std::size_t max = pick(2) ? 8 : kMax;
+    const std::vector<Event> whole = run_whole(in, max, kDeflate);
+    expect_events(in, whole, max, kDeflate);
+    if (HasFatalFailure()) return;
+  }
 }
 
 // ---- split invariance on random streams -------------------------------------

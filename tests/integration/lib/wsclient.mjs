@@ -85,14 +85,19 @@ export class Client {
   terminate() { this.ws.terminate(); }
 }
 
+// permessage-deflate is offered by default, as browsers and `ws` itself do, so the
+// whole suite runs compressed; PS_WS_DEFLATE=0 runs it uncompressed.
+const DEFLATE_DEFAULT = process.env.PS_WS_DEFLATE !== '0';
+
 // Opens a WebSocket; resolves with a Client once open, rejects with err.status on
-// an HTTP rejection. o: { cookie, origin, headers, path, perMessageDeflate }
+// an HTTP rejection. o: { cookie, origin, headers, path, perMessageDeflate
+// (default true: `ws`'s offer "permessage-deflate; client_max_window_bits") }
 export function connectWs(port, o = {}) {
   return new Promise((resolve, reject) => {
     const headers = { ...(o.headers || {}) };
     if (o.cookie) headers.Cookie = o.cookie;
     const ws = new WebSocket(`ws://127.0.0.1:${port}${o.path || '/ws/portfolio'}`, {
-      headers, origin: o.origin, perMessageDeflate: o.perMessageDeflate ?? false, handshakeTimeout: o.timeout ?? 5000,
+      headers, origin: o.origin, perMessageDeflate: o.perMessageDeflate ?? DEFLATE_DEFAULT, handshakeTimeout: o.timeout ?? 5000,
     });
     const client = new Client(ws);
     open.add(client);
