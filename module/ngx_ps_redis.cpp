@@ -13,6 +13,10 @@
 // - A lookup (ngx_ps_get_t) is heap memory owned by this file. While hiredis
 //   holds it as privdata (in_redis) it stays alive even after its handler ran
 //   or it was cancelled (done); the reply or the context's teardown frees it.
+// - Liveness: the pub/sub connection counts as up only once Redis answered a
+//   SUBSCRIBE of our own health channel, and it re-sends that SUBSCRIBE when
+//   idle (on_probe) so that a Redis that stopped answering is noticed by the
+//   reply watchdog although an idle subscriber owes nothing (ps_redis::health).
 // - Every connection timer is cancelable: a shutting-down worker must not wait
 //   for Redis. Only the lookup deadline timer, set while lookups are pending,
 //   holds it, for at most connect_timeout, like an upstream request would.
@@ -37,6 +41,15 @@ constexpr ngx_msec_t kBackoffMax = 3000;
 // Repeated failures are logged at most this often, so a Redis that stays down
 // costs one log line per backoff cap rather than one per attempt.
 constexpr ngx_msec_t kLogEvery = kBackoffMax;
+// Pub/sub only: for this long after losing a connection that had proved
+// itself, the retry base delay stays at most kFastBase (jittered to
+// kFastBase/2..1.5*kFastBase) instead of doubling up to kBackoffMax. Every
+// event published while we are unsubscribed is lost, and a restarting Redis
+// is usually back within a second or two; the window is short and only
+// opens after a connection that lasted kBackoffMax and answered, so a
+// flapping Redis still gets the full backoff.
+constexpr ngx_msec_t kFastWindow = kBackoffMax;
+constexpr ngx_msec_t kFastBase = 400;
 constexpr ngx_uint_t kMaxLookups = 10000;
 
 enum class conn_state { down, connecting, handshake, ready };
@@ -77,8 +90,15 @@ struct ps_conn {
   // peer that TCP has not noticed yet). Re-armed lazily, never per reply.
   ngx_event_t timer;
   ngx_event_t retry;  // backoff before the next connect attempt
+  // Pub/sub only, while ready: the idle health check (on_probe). An idle
+  // subscriber owes no reply, so without it the watchdog above would never
+  // notice a Redis that stopped answering (SIGSTOP, a hung host: TCP is
+  // still acked, keepalive stays quiet).
+  ngx_event_t probe;
 
   ngx_msec_t backoff;        // current base delay; doubled per failure
+  ngx_msec_t fast_until;     // pub/sub: retries capped at kFastBase until then
+  bool fast;                 // ...and that window is open
   ngx_msec_t up_since;       // when it became ready
   ngx_msec_t last_progress;  // last reply, or when replies became owed
   ngx_uint_t outstanding;    // replies owed: GETs, or (un)subscribe confirmations
@@ -107,6 +127,18 @@ struct ps_redis {
 
   ngx_ps_pubsub_handler_t handler;
 
+  // "portfolio_stream:health:<pid>": a channel of our own that every pub/sub
+  // context SUBSCRIBEs to first and keeps for its whole life (see
+  // on_pubsub_reply). Its "subscribe" reply is what makes the connection
+  // ready, and re-sending the SUBSCRIBE is the idle health check: Redis
+  // answers every SUBSCRIBE, even of a channel already subscribed. (PING
+  // cannot do this on hiredis 0.14: in subscribed mode its ["pong", ""] reply
+  // is looked up as a pattern, its callback is never called and piles up in
+  // ac->sub.invalid.) As long as it stays subscribed, the subscription count
+  // in Redis' replies never reaches 0, so hiredis never leaves subscribed
+  // mode behind our back. The hub never sees it.
+  std::string health;
+
   ps_conn cmd;
   ps_conn sub;
 
@@ -129,6 +161,11 @@ struct ps_redis {
   ngx_event_t notify_ev;
   bool notify_down;  // a ready pub/sub connection was lost since the last notify
   bool notified_up;  // the handler was last told state(true)
+  // The handler was told anything at all. A worker whose pub/sub connection
+  // never came up (Redis down, or hung: it accepts and never answers) is told
+  // state(false) at its first failed attempt, so the stats report it degraded
+  // instead of not reporting at all (the hub reports on state changes).
+  bool notified_any;
 
   log_limiter error_log;  // error replies to GET
   log_limiter cap_log;    // too many lookups
@@ -215,6 +252,7 @@ void conn_schedule_retry(ps_conn *pc);
 void conn_ready(ps_conn *pc);
 void cmd_flush_waiting();
 void on_get_reply(redisAsyncContext *ac, void *r, void *privdata) noexcept;
+bool sub_send_health(ps_conn *pc);
 
 void conn_release_nginx(ps_conn *pc) {
   ngx_connection_t *c = pc->c;
@@ -296,6 +334,9 @@ void ev_cleanup(void *p) noexcept {
   if (pc->timer.timer_set) {
     ngx_del_timer(&pc->timer);
   }
+  if (pc->probe.timer_set) {
+    ngx_del_timer(&pc->probe);
+  }
   pc->ac = nullptr;
   pc->state = conn_state::down;
   pc->outstanding = 0;
@@ -329,6 +370,10 @@ void ev_cleanup(void *p) noexcept {
     ngx_msec_t lasted = ngx_current_msec - pc->up_since;
     if ((pc->answered && lasted >= kBackoffMax) || lasted >= 10 * kBackoffMax) {
       pc->backoff = kBackoffMin;
+      if (!pc->is_cmd) {
+        pc->fast = true;  // see kFastWindow
+        pc->fast_until = ngx_current_msec + kFastWindow;
+      }
     }
     if (!pc->is_cmd) {
       g.notify_down = true;
@@ -491,6 +536,17 @@ void on_connect(const redisAsyncContext *cac, int status) noexcept {
     }
     pc->handshake++;
   }
+  // The pub/sub connection is ready only once Redis has answered the health
+  // SUBSCRIBE: a TCP connect alone proves nothing (a hung Redis or a frozen
+  // one still completes it). Pipelined after AUTH: if AUTH fails we tear the
+  // context down before its (error) reply is read. The connect timer bounds
+  // the wait.
+  if (!pc->is_cmd) {
+    if (!sub_send_health(pc)) {
+      return;
+    }
+    pc->handshake++;
+  }
   if (pc->handshake == 0) {
     conn_ready(pc);
   }
@@ -581,10 +637,16 @@ void conn_ready(ps_conn *pc) {
   }
   pc->ever_ready = true;
   pc->attempts = 0;
+  pc->fast = false;
+  pc->last_progress = ngx_current_msec;
 
   if (pc->is_cmd) {
     cmd_flush_waiting();
-  } else if (!g.notify_ev.posted) {
+    return;
+  }
+  // Idle health check, first due connect_timeout from now (on_probe).
+  ngx_add_timer(&pc->probe, g.timeout);
+  if (!g.notify_ev.posted) {
     ngx_post_event(&g.notify_ev, &ngx_posted_events);
   }
 }
@@ -593,7 +655,22 @@ void conn_schedule_retry(ps_conn *pc) {
   if (g.exiting) {
     return;
   }
+  // Every pub/sub failure passes here; only the first one before the handler
+  // heard anything matters (see ps_redis::notified_any; a lost ready
+  // connection posts its own state(false) in ev_cleanup).
+  if (!pc->is_cmd && !g.notified_any) {
+    g.notify_down = true;
+    if (!g.notify_ev.posted) {
+      ngx_post_event(&g.notify_ev, &ngx_posted_events);
+    }
+  }
   ngx_msec_t base = pc->backoff;
+  if (pc->fast && static_cast<ngx_msec_int_t>(ngx_current_msec - pc->fast_until) >= 0) {
+    pc->fast = false;
+  }
+  if (pc->fast && base > kFastBase) {
+    base = kFastBase;  // kFastWindow: pc->backoff still doubles underneath
+  }
   // +-50% jitter: workers (and nginx hosts) that lost Redis together do not
   // reconnect in lockstep.
   ngx_msec_t delay = base / 2 + static_cast<ngx_msec_t>(ngx_random()) % (base + 1);
@@ -619,8 +696,17 @@ void on_conn_timer(ngx_event_t *ev) noexcept {
     return;
   }
   if (pc->state != conn_state::ready) {
-    conn_fail(pc, pc->state == conn_state::connecting ? "connect timed out"
-                                                      : "no answer to AUTH/SELECT in time");
+    // (An error reply to the health SUBSCRIBE, e.g. NOPERM for an ACL user
+    // without access to portfolio_stream:health:*, does not wait for this:
+    // hiredis 0.14 drops the context at once with Redis' words as the
+    // error, which ev_cleanup logs.)
+    const char *why = "connect timed out";
+    if (pc->state == conn_state::handshake) {
+      why = pc->is_cmd ? "no answer to AUTH/SELECT in time"
+            : g.password.empty() ? "no answer to SUBSCRIBE in time"
+                                 : "no answer to AUTH/SUBSCRIBE in time";
+    }
+    conn_fail(pc, why);
     return;
   }
   if (pc->outstanding == 0) {
@@ -631,6 +717,36 @@ void on_conn_timer(ngx_event_t *ev) noexcept {
     conn_fail(pc, "no reply within connect_timeout");
   } else {
     ngx_add_timer(&pc->timer, g.timeout - idle);
+  }
+}
+
+// The pub/sub connection's idle health check, due connect_timeout after the
+// last thing Redis sent. When nothing arrived for connect_timeout and nothing
+// is owed, re-send the health SUBSCRIBE and owe its reply: the watchdog
+// (on_conn_timer) then drops the connection if Redis stays silent for another
+// connect_timeout. A frozen Redis is thus noticed within about
+// 2 x connect_timeout of its last reply; ev_cleanup posts state(false) and
+// reconnects. While replies are owed the watchdog alone is enough, and a
+// connection with traffic never probes: last_progress keeps moving.
+void on_probe(ngx_event_t *ev) noexcept {
+  auto *pc = static_cast<ps_conn *>(ev->data);
+  if (pc->ac == nullptr || pc->state != conn_state::ready || g.exiting) {
+    return;  // not re-armed: conn_ready arms it for the next context
+  }
+  ngx_msec_t next = g.timeout;
+  if (pc->outstanding == 0) {
+    // last_progress is the last reply here: conn_owe moves it only when
+    // replies become owed, and the last of those replies moved it again.
+    ngx_msec_t idle = ngx_current_msec - pc->last_progress;
+    if (idle < g.timeout) {
+      next = g.timeout - idle;
+    } else if (sub_send_health(pc)) {
+      conn_owe(pc, 1);
+    }
+    // else: the context is being torn down; ev_cleanup stops this timer.
+  }
+  if (pc->ac != nullptr) {
+    ngx_add_timer(&pc->probe, next ? next : 1);
   }
 }
 
@@ -764,6 +880,20 @@ void on_pubsub_reply(redisAsyncContext *ac, void *r, void *) noexcept {
   if (reply == nullptr || ac != g.sub.ac || g.exiting) {
     return;
   }
+  if (g.sub.state != conn_state::ready) {
+    // Handshake: the one reply we wait for is the health "subscribe" (AUTH
+    // has its own callback). Like AUTH it only counts as progress, not as
+    // "answered" (which resets backoff and log limiter): see conn_progress.
+    if (g.sub.state == conn_state::handshake && reply->type == REDIS_REPLY_ARRAY &&
+        reply->elements >= 3 && reply_sv(reply->element[0]) == "subscribe" &&
+        reply_sv(reply->element[1]) == g.health) {
+      g.sub.last_progress = ngx_current_msec;
+      if (g.sub.handshake > 0 && --g.sub.handshake == 0) {
+        conn_ready(&g.sub);
+      }
+    }
+    return;
+  }
   conn_progress(&g.sub);
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
     ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
@@ -773,19 +903,26 @@ void on_pubsub_reply(redisAsyncContext *ac, void *r, void *) noexcept {
   std::string_view kind = reply_sv(reply->element[0]);
   std::string_view channel = reply_sv(reply->element[1]);
   const ngx_ps_pubsub_handler_t &h = g.handler;
+  // Our own channel (ps_redis::health): a probe's answer, or a message some
+  // client PUBLISHed to it. Nothing for the hub.
+  bool ours = channel == g.health;
   try {
     if (kind == "message") {
-      if (h.message != nullptr) {
+      if (h.message != nullptr && !ours) {
         h.message(channel, reply_sv(reply->element[2]));
       }
     } else if (kind == "subscribe" || kind == "unsubscribe") {
       if (g.sub.outstanding > 0) {
         g.sub.outstanding--;
       }
-      if (reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer >= 0) {
-        g.stats.subscriptions = static_cast<ngx_uint_t>(reply->element[2]->integer);
+      // Redis counts the health channel (subscribed first, never dropped):
+      // the stat is the hub's channels only.
+      if (reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer > 0) {
+        g.stats.subscriptions = static_cast<ngx_uint_t>(reply->element[2]->integer - 1);
       }
-      if (kind[0] == 's') {
+      if (ours) {
+        // a probe's (or the handshake's) answer: nothing for the hub
+      } else if (kind[0] == 's') {
         if (h.subscribed != nullptr) {
           h.subscribed(channel);
         }
@@ -802,8 +939,9 @@ void on_notify(ngx_event_t *) noexcept {
   try {
     if (g.notify_down) {
       g.notify_down = false;
-      if (g.notified_up) {
+      if (g.notified_up || !g.notified_any) {
         g.notified_up = false;
+        g.notified_any = true;
         if (g.handler.state != nullptr) {
           g.handler.state(false);
         }
@@ -811,6 +949,7 @@ void on_notify(ngx_event_t *) noexcept {
     }
     if (g.running && g.sub.state == conn_state::ready && !g.notified_up) {
       g.notified_up = true;
+      g.notified_any = true;
       if (g.handler.state != nullptr) {
         g.handler.state(true);
       }
@@ -818,6 +957,13 @@ void on_notify(ngx_event_t *) noexcept {
   } catch (...) {
     ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: pub/sub state handler threw");
   }
+}
+
+bool sub_send_health(ps_conn *pc) {
+  const char *argv[2] = {"SUBSCRIBE", g.health.data()};
+  std::size_t lens[2] = {9, g.health.size()};
+  // The same callback as every other SUBSCRIBE (see on_pubsub_reply).
+  return redisAsyncCommandArgv(pc->ac, on_pubsub_reply, nullptr, 2, argv, lens) == REDIS_OK;
 }
 
 void pubsub_command(const char *verb, std::size_t verb_len, const std::string_view *channels,
@@ -833,8 +979,15 @@ void pubsub_command(const char *verb, std::size_t verb_len, const std::string_vi
     lens.reserve(n + 1);
     argv.push_back(verb);
     lens.push_back(verb_len);
+    // The health channel is never passed on (only a user id crafted to make
+    // prefix + id equal it could ask): an UNSUBSCRIBE of it could let the
+    // count reach 0 and hiredis leave subscribed mode, and the hub never
+    // hears about that channel anyway.
     if (subscribe) {
       for (std::size_t i = 0; i < n; i++) {
+        if (channels[i] == g.health) {
+          continue;
+        }
         argv.push_back(channels[i].data());
         lens.push_back(channels[i].size());
       }
@@ -844,7 +997,7 @@ void pubsub_command(const char *verb, std::size_t verb_len, const std::string_vi
       removed.reserve(n);
       for (std::size_t i = 0; i < n; i++) {
         auto it = g.channels->find(std::string(channels[i]));
-        if (it != g.channels->end()) {
+        if (it != g.channels->end() && *it != g.health) {
           removed.push_back(std::move(g.channels->extract(it).value()));
         }
       }
@@ -864,7 +1017,9 @@ void pubsub_command(const char *verb, std::size_t verb_len, const std::string_vi
     }
     if (subscribe) {
       for (std::size_t i = 0; i < n; i++) {
-        g.channels->emplace(channels[i]);
+        if (channels[i] != g.health) {
+          g.channels->emplace(channels[i]);
+        }
       }
     }
     conn_owe(&g.sub, count);
@@ -889,6 +1044,10 @@ void conn_init(ps_conn *pc, const char *name, bool is_cmd, ngx_log_t *log) {
   pc->retry.data = pc;
   pc->retry.log = log;
   pc->retry.cancelable = 1;
+  pc->probe.handler = on_probe;
+  pc->probe.data = pc;
+  pc->probe.log = log;
+  pc->probe.cancelable = 1;
 }
 
 void event_init(ngx_event_t *ev, ngx_event_handler_pt handler, ngx_log_t *log) {
@@ -1136,6 +1295,10 @@ ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t *cycle, const ngx_ps_redis_addr_
       g.host = "127.0.0.1";
       g.where = "127.0.0.1:6379";
     }
+    // One per worker (pid): PUBSUB CHANNELS portfolio_stream:health:* lists
+    // the workers holding a pub/sub connection, and NUMSUB > 1 for one of
+    // them would show a leaked connection.
+    g.health = "portfolio_stream:health:" + std::to_string(static_cast<long long>(ngx_pid));
     if (g.channels == nullptr) {
       g.channels = new std::unordered_set<std::string>();
     }
@@ -1165,6 +1328,7 @@ ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t *cycle, const ngx_ps_redis_addr_
   event_init(&g.notify_ev, on_notify, cycle->log);
   g.notify_down = false;
   g.notified_up = false;
+  g.notified_any = false;
   g.error_log.reset();
   g.cap_log.reset();
   g.stats = ngx_ps_redis_stats_t{};
@@ -1189,6 +1353,7 @@ void ngx_ps_redis_exit_process() {
   for (ps_conn *pc : {&g.cmd, &g.sub}) {
     event_stop(&pc->timer);
     event_stop(&pc->retry);
+    event_stop(&pc->probe);
   }
 
   // Handlers are not called any more: drop every lookup; those hiredis still

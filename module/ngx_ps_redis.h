@@ -44,8 +44,9 @@ struct ngx_ps_pubsub_handler_t {
   void (*message)(std::string_view channel, std::string_view payload);
   void (*subscribed)(std::string_view channel);    // a SUBSCRIBE reply
   void (*unsubscribed)(std::string_view channel);  // an UNSUBSCRIBE reply
-  // false: the pub/sub connection was lost (every subscription is gone);
-  // true: it is (re)established with no subscriptions: resubscribe.
+  // false: the pub/sub connection was lost (every subscription is gone), or
+  // the first attempt to establish it failed; true: it is (re)established
+  // (Redis answered) with no subscriptions: resubscribe.
   void (*state)(bool up);
 };
 

@@ -227,6 +227,9 @@ describe('Redis hung (accepts, never answers)', () => {
     const st = await stats(env);
     assert.equal(st.activeConnections, 0);
     assert.ok(st.rejected.redisUnavailable >= 201, JSON.stringify(st.rejected));
+    // A pub/sub connection that TCP-connects but never answers is not "up".
+    assert.equal(st.redis.connected, false);
+    assert.equal(st.status, 'degraded');
     note(`hung: 503 after ${took} ms; 200 at once: slowest ${slowest} ms; stats/plain ${Math.max(...probes.map((p) => p.ms)).toFixed(1)} ms max;`,
       `${attempts} connections to the hung listener in ${windowMs} ms; stats.status=${st.status} redis.connected=${st.redis.connected}`);
     // Still not capped out: a new lookup is tried (503 after the timeout, not at once).
@@ -455,23 +458,38 @@ describe('Redis frozen (SIGSTOP) while clients are connected', () => {
   const env = useEnv({ nginx: (r) => ({ stats: true, redis: `127.0.0.1:${r.port} connect_timeout=1s`, location: ['portfolio_stream_batch_window 0;'] }) });
 
   // A frozen Redis still ACKs TCP (keepalive never fires) and an idle pub/sub
-  // connection owes no reply, so nothing notices: clients stay "live" and
-  // stats say healthy until Redis answers again. Needs a PING on the idle
-  // pub/sub connection (allowed in subscribed mode) bounded by connect_timeout.
-  it('connections get `degraded` within ~2 x connect_timeout and stats say degraded; `live` after SIGCONT',
-    { todo: 'not detected: no health check on an idle pub/sub connection (see report of issue 5)' }, async () => {
-      const u = uniqueUser('fz');
-      const c = await env.user(u);
-      const pid = env.redis.child.pid;
-      process.kill(pid, 'SIGSTOP');
-      try {
-        await waitStatus(c, 'degraded', 2500);
-        assert.equal((await stats(env)).status, 'degraded');
-      } finally {
-        process.kill(pid, 'SIGCONT');
-      }
-      await waitStatus(c, 'live', 5000);
-    });
+  // connection owes no reply: only the adapter's idle health check (a
+  // SUBSCRIBE of its own channel once nothing arrived for connect_timeout,
+  // whose answer is owed within another connect_timeout) notices it.
+  it('connections get `degraded` within ~2 x connect_timeout and stats say degraded; `live` after SIGCONT', async () => {
+    const u = uniqueUser('fz');
+    const c = await env.user(u);
+    const pid = env.redis.child.pid;
+    let detectMs;
+    const tStop = Date.now();
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await waitStatus(c, 'degraded', 2500);
+      detectMs = Date.now() - tStop;
+      const st = await stats(env);
+      assert.equal(st.status, 'degraded');
+      assert.equal(st.redis.connected, false);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const tCont = Date.now();
+    await waitStatus(c, 'live', 5000);
+    const liveMs = Date.now() - tCont;
+    // Still subscribed after the reconnect: an event arrives.
+    await env.publish(u, { type: 'order_update', user: u, seq: 'after' });
+    await c.waitMessage((m) => m.seq === 'after', 2000, 'event after SIGCONT');
+    const st = await stats(env);
+    assert.equal(st.status, 'healthy');
+    assert.equal(st.redis.subscriptions, 1, 'the health channel is not counted');
+    note(`frozen: degraded ${detectMs} ms after SIGSTOP (connect_timeout=1s), live ${liveMs} ms after SIGCONT`);
+    c.close();
+    await c.closed;
+  });
 
   it('error.log is clean and nginx stops gracefully', async () => { await stopAndCheckLog(env); });
 });
