@@ -1,0 +1,245 @@
+// hiredis 0.14 on nginx's event loop: the state shared by the files of the
+// Redis adapter, private to them. See ngx_ps_redis.h for the contract.
+//
+//   ngx_ps_redis.cpp         per-worker start and stop, stats
+//   ngx_ps_redis_parse.cpp   the arguments of portfolio_stream_redis
+//   ngx_ps_redis_conn.cpp    connections: events, connect and handshake,
+//                            timers, backoff, teardown
+//   ngx_ps_redis_get.cpp     session lookups on the command connection
+//   ngx_ps_redis_pubsub.cpp  pub/sub: (un)subscribe, the health channel,
+//                            replies, state notifications
+//
+// Ownership and lifetimes, in one place:
+// - hiredis owns each redisAsyncContext and its fd. We wrap the fd in an nginx
+//   connection only to get events; that connection is released in hiredis'
+//   ev.cleanup hook (which runs inside __redisAsyncFree, right before hiredis
+//   closes the fd), with the events deleted and c->fd set to -1 so that nginx
+//   never closes it (and ngx_worker_process_exit does not see a leaked socket).
+// - hiredis calls our reply callbacks with reply == NULL while it frees a
+//   context, from inside redisAsyncHandleRead/Write or redisAsyncFree. Nothing
+//   reconnects from there: reconnects run from a timer, answers to lookups
+//   that lost their connection and pub/sub state changes from posted events.
+// - A lookup (ngx_ps_get_t) is heap memory owned by the adapter
+//   (ngx_ps_redis_get.cpp). While hiredis holds it as privdata (in_redis) it
+//   stays alive even after its handler ran or it was cancelled (done); the
+//   reply or the context's teardown frees it.
+// - Liveness: the pub/sub connection counts as up only once Redis answered a
+//   SUBSCRIBE of our own health channel, and it re-sends that SUBSCRIBE when
+//   idle (on_probe) so that a Redis that stopped answering is noticed by the
+//   reply watchdog although an idle subscriber owes nothing (ps_redis::health).
+// - Every connection timer is cancelable: a shutting-down worker must not wait
+//   for Redis. Only the lookup deadline timer, set while lookups are pending,
+//   holds it, for at most connect_timeout, like an upstream request would.
+#pragma once
+
+// hiredis before nginx's headers (ngx_ps_nginx.h).
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <unordered_set>
+
+#include "ngx_ps_nginx.h"
+#include "ngx_ps_redis.h"
+
+namespace ngx_ps_redis_internal {
+
+constexpr ngx_msec_t kBackoffMin = 100;
+constexpr ngx_msec_t kBackoffMax = 3000;
+// Repeated failures are logged at most this often, so a Redis that stays down
+// costs one log line per backoff cap rather than one per attempt.
+constexpr ngx_msec_t kLogEvery = kBackoffMax;
+// Pub/sub only: for this long after losing a connection that had proved
+// itself, the retry base delay stays at most kFastBase (jittered to
+// kFastBase/2..1.5*kFastBase) instead of doubling up to kBackoffMax. Every
+// event published while we are unsubscribed is lost, and a restarting Redis
+// is usually back within a second or two; the window is short and only
+// opens after a connection that lasted kBackoffMax and answered, so a
+// flapping Redis still gets the full backoff.
+constexpr ngx_msec_t kFastWindow = kBackoffMax;
+constexpr ngx_msec_t kFastBase = 400;
+constexpr ngx_uint_t kMaxLookups = 10000;
+
+enum class conn_state { down, connecting, handshake, ready };
+
+struct log_limiter {
+  ngx_msec_t last = 0;
+  ngx_uint_t suppressed = 0;
+  bool armed = false;
+
+  // true: write the line now; *skipped is how many were swallowed before it.
+  bool allow(ngx_uint_t* skipped) {
+    if (armed && ngx_current_msec - last < kLogEvery) {
+      suppressed++;
+      return false;
+    }
+    armed = true;
+    last = ngx_current_msec;
+    *skipped = suppressed;
+    suppressed = 0;
+    return true;
+  }
+  void reset() {
+    armed = false;
+    suppressed = 0;
+  }
+};
+
+struct ps_conn {
+  const char* name;  // for log lines: "command" or "pub/sub"
+  bool is_cmd;
+  redisAsyncContext* ac;  // nullptr while down
+  ngx_connection_t* c;    // our event wrapper around ac->c.fd
+  conn_state state;
+
+  // Connecting/handshake: the connect_timeout deadline. Ready: a watchdog
+  // that tears the connection down when replies are owed and nothing arrived
+  // for connect_timeout (a Redis that accepts but never answers, or a dead
+  // peer that TCP has not noticed yet). Re-armed lazily, never per reply.
+  ngx_event_t timer;
+  ngx_event_t retry;  // backoff before the next connect attempt
+  // Pub/sub only, while ready: the idle health check (on_probe). An idle
+  // subscriber owes no reply, so without it the watchdog above would never
+  // notice a Redis that stopped answering (SIGSTOP, a hung host: TCP is
+  // still acked, keepalive stays quiet).
+  ngx_event_t probe;
+
+  ngx_msec_t backoff;        // current base delay; doubled per failure
+  ngx_msec_t fast_until;     // pub/sub: retries capped at kFastBase until then
+  bool fast;                 // ...and that window is open
+  ngx_msec_t up_since;       // when it became ready
+  ngx_msec_t last_progress;  // last reply, or when replies became owed
+  ngx_uint_t outstanding;    // replies owed: GETs, or (un)subscribe confirmations
+  ngx_uint_t handshake;      // AUTH/SELECT replies still due
+  ngx_uint_t attempts;       // failed attempts since the last ready state
+  bool ever_ready;           // a later ready state counts as a reconnect
+  bool answered;             // got a reply on this context: it really worked
+  const char* fail;          // why we tore it down ourselves (static text)
+  bool fail_logged;          // ...and it is logged already
+  log_limiter fail_log;
+  log_limiter up_log;
+};
+
+struct ps_redis {
+  bool running;  // between init_process and exit_process
+  bool exiting;  // exit_process ran: teardown callbacks must not react
+
+  std::string host;
+  std::string unix_path;
+  std::string username;
+  std::string password;
+  std::string where;  // "host:port" / "unix:/path" for log lines
+  int port;
+  ngx_int_t db;
+  ngx_msec_t timeout;
+
+  ngx_ps_pubsub_handler_t handler;
+
+  // "portfolio_stream:health:<pid>": a channel of our own that every pub/sub
+  // context SUBSCRIBEs to first and keeps for its whole life (see
+  // on_pubsub_reply). Its "subscribe" reply is what makes the connection
+  // ready, and re-sending the SUBSCRIBE is the idle health check: Redis
+  // answers every SUBSCRIBE, even of a channel already subscribed. (PING
+  // cannot do this on hiredis 0.14: in subscribed mode its ["pong", ""] reply
+  // is looked up as a pattern, its callback is never called and piles up in
+  // ac->sub.invalid.) As long as it stays subscribed, the subscription count
+  // in Redis' replies never reaches 0, so hiredis never leaves subscribed
+  // mode behind our back. The hub never sees it.
+  std::string health;
+
+  ps_conn cmd;
+  ps_conn sub;
+
+  // Lookups by deadline. All share one timeout, so creation order is
+  // deadline order: one timer for the head replaces a timer per lookup.
+  ngx_queue_t deadlines;
+  ngx_queue_t waiting;  // not sent yet: the command connection is not ready
+  ngx_queue_t answers;  // lost their connection: answered from answer_ev
+  ngx_uint_t live;      // allocated lookups, for the cap
+  ngx_event_t deadline_ev;
+  ngx_event_t answer_ev;
+
+  // Channels we sent SUBSCRIBE for and no UNSUBSCRIBE since, on the current
+  // pub/sub context. hiredis 0.14 aborts (assert in redisProcessCallbacks)
+  // when an unsubscribe reply arrives after it has left subscribed mode, which
+  // an UNSUBSCRIBE of a channel it has no callback for can cause; filtering
+  // against this set keeps every UNSUBSCRIBE matched with a dict entry.
+  std::unordered_set<std::string>* channels;
+
+  ngx_event_t notify_ev;
+  bool notify_down;  // a ready pub/sub connection was lost since the last notify
+  bool notified_up;  // the handler was last told state(true)
+  // The handler was told anything at all. A worker whose pub/sub connection
+  // never came up (Redis down, or hung: it accepts and never answers) is told
+  // state(false) at its first failed attempt, so the stats report it degraded
+  // instead of not reporting at all (the hub reports on state changes).
+  bool notified_any;
+
+  log_limiter error_log;  // error replies to GET
+  log_limiter cap_log;    // too many lookups
+
+  ngx_ps_redis_stats_t stats;
+};
+
+// The adapter's state, one per worker process (ngx_ps_redis.cpp).
+extern ps_redis g;
+
+// ", 5 similar messages suppressed" or "": most lines have nothing to report.
+struct suppressed_note {
+  char buf[64];
+  explicit suppressed_note(ngx_uint_t n) {
+    u_char* end = reinterpret_cast<u_char*>(buf);
+    if (n != 0) {
+      end = ngx_snprintf(end, sizeof(buf) - 1, ", %ui similar messages suppressed", n);
+    }
+    *end = '\0';
+  }
+};
+
+inline ngx_log_t* ps_log() { return ngx_cycle->log; }
+
+}  // namespace ngx_ps_redis_internal
+
+struct ngx_ps_get_t {
+  ngx_queue_t dlink;  // in g.deadlines while the outcome is undecided
+  ngx_queue_t qlink;  // in g.waiting or g.answers
+  ngx_msec_t deadline;
+  ngx_ps_get_handler_pt handler;
+  void* data;
+  unsigned in_deadlines : 1;
+  unsigned in_waiting : 1;
+  unsigned in_answers : 1;
+  unsigned in_redis : 1;  // hiredis holds it as privdata
+  unsigned done : 1;      // outcome decided (answered, expired, cancelled)
+  unsigned held : 1;      // its handler is running: do not free under it
+  std::size_t key_len;
+  char key[1];
+};
+
+namespace ngx_ps_redis_internal {
+
+// ---- ngx_ps_redis_conn.cpp ----------------------------------------------------
+
+void conn_init(ps_conn* pc, const char* name, bool is_cmd, ngx_log_t* log);
+void conn_start(ps_conn* pc);
+void conn_ready(ps_conn* pc);
+void conn_owe(ps_conn* pc, ngx_uint_t n);
+void conn_progress(ps_conn* pc);
+
+// ---- ngx_ps_redis_get.cpp -----------------------------------------------------
+
+void get_maybe_free(ngx_ps_get_t* q);
+void get_unlink(ngx_ps_get_t* q);
+void cmd_flush_waiting();
+void on_deadline(ngx_event_t*) noexcept;
+void on_answers(ngx_event_t*) noexcept;
+
+// ---- ngx_ps_redis_pubsub.cpp --------------------------------------------------
+
+bool sub_send_health(ps_conn* pc);
+void on_probe(ngx_event_t* ev) noexcept;
+void on_notify(ngx_event_t*) noexcept;
+
+}  // namespace ngx_ps_redis_internal

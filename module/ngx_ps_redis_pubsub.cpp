@@ -1,0 +1,227 @@
+// Pub/sub on its own connection: SUBSCRIBE/UNSUBSCRIBE, the health channel
+// and its idle check, reply dispatch to the hub, state notifications. See
+// ngx_ps_redis_internal.h (ps_redis::health, ps_redis::channels).
+
+#include <vector>
+
+#include "ngx_ps_redis_internal.h"
+
+namespace ngx_ps_redis_internal {
+
+namespace {
+
+std::string_view reply_sv(const redisReply* r) {
+  return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+             ? std::string_view(r->str, r->len)
+             : std::string_view();
+}
+
+// One callback for every SUBSCRIBE: hiredis 0.14 files it per channel in its
+// channel dict and finds it again for each "subscribe", "message" and
+// "unsubscribe" reply. With several callbacks, a reply hiredis cannot match
+// would reuse whichever callback ran last in the same read pass.
+void on_pubsub_reply(redisAsyncContext* ac, void* r, void*) noexcept {
+  auto* reply = static_cast<redisReply*>(r);
+  if (reply == nullptr || ac != g.sub.ac || g.exiting) {
+    return;
+  }
+  if (g.sub.state != conn_state::ready) {
+    // Handshake: the one reply we wait for is the health "subscribe" (AUTH
+    // has its own callback). Like AUTH it only counts as progress, not as
+    // "answered" (which resets backoff and log limiter): see conn_progress.
+    if (g.sub.state == conn_state::handshake && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3 &&
+        reply_sv(reply->element[0]) == "subscribe" && reply_sv(reply->element[1]) == g.health) {
+      g.sub.last_progress = ngx_current_msec;
+      if (g.sub.handshake > 0 && --g.sub.handshake == 0) {
+        conn_ready(&g.sub);
+      }
+    }
+    return;
+  }
+  conn_progress(&g.sub);
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+    ngx_log_error(NGX_LOG_ERR, ps_log(), 0, "portfolio_stream: unexpected Redis pub/sub reply (type %d)",
+                  reply->type);
+    return;
+  }
+  std::string_view kind = reply_sv(reply->element[0]);
+  std::string_view channel = reply_sv(reply->element[1]);
+  const ngx_ps_pubsub_handler_t& h = g.handler;
+  // Our own channel (ps_redis::health): a probe's answer, or a message some
+  // client PUBLISHed to it. Nothing for the hub.
+  bool ours = channel == g.health;
+  try {
+    if (kind == "message") {
+      if (h.message != nullptr && !ours) {
+        h.message(channel, reply_sv(reply->element[2]));
+      }
+    } else if (kind == "subscribe" || kind == "unsubscribe") {
+      if (g.sub.outstanding > 0) {
+        g.sub.outstanding--;
+      }
+      // Redis counts the health channel (subscribed first, never dropped):
+      // the stat is the hub's channels only.
+      if (reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer > 0) {
+        g.stats.subscriptions = static_cast<ngx_uint_t>(reply->element[2]->integer - 1);
+      }
+      if (ours) {
+        // a probe's (or the handshake's) answer: nothing for the hub
+      } else if (kind[0] == 's') {
+        if (h.subscribed != nullptr) {
+          h.subscribed(channel);
+        }
+      } else if (h.unsubscribed != nullptr) {
+        h.unsubscribed(channel);
+      }
+    }
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: pub/sub handler threw");
+  }
+}
+
+}  // namespace
+
+void on_notify(ngx_event_t*) noexcept {
+  try {
+    if (g.notify_down) {
+      g.notify_down = false;
+      if (g.notified_up || !g.notified_any) {
+        g.notified_up = false;
+        g.notified_any = true;
+        if (g.handler.state != nullptr) {
+          g.handler.state(false);
+        }
+      }
+    }
+    if (g.running && g.sub.state == conn_state::ready && !g.notified_up) {
+      g.notified_up = true;
+      g.notified_any = true;
+      if (g.handler.state != nullptr) {
+        g.handler.state(true);
+      }
+    }
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: pub/sub state handler threw");
+  }
+}
+
+bool sub_send_health(ps_conn* pc) {
+  const char* argv[2] = {"SUBSCRIBE", g.health.data()};
+  std::size_t lens[2] = {9, g.health.size()};
+  // The same callback as every other SUBSCRIBE (see on_pubsub_reply).
+  return redisAsyncCommandArgv(pc->ac, on_pubsub_reply, nullptr, 2, argv, lens) == REDIS_OK;
+}
+
+namespace {
+
+void pubsub_command(const char* verb, std::size_t verb_len, const std::string_view* channels, std::size_t n,
+                    bool subscribe) {
+  if (!g.running || g.sub.state != conn_state::ready || n == 0 || g.channels == nullptr) {
+    return;
+  }
+  try {
+    std::vector<std::string> removed;  // UNSUBSCRIBE: names taken out of the set
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    argv.reserve(n + 1);
+    lens.reserve(n + 1);
+    argv.push_back(verb);
+    lens.push_back(verb_len);
+    // The health channel is never passed on (only a user id crafted to make
+    // prefix + id equal it could ask): an UNSUBSCRIBE of it could let the
+    // count reach 0 and hiredis leave subscribed mode, and the hub never
+    // hears about that channel anyway.
+    if (subscribe) {
+      for (std::size_t i = 0; i < n; i++) {
+        if (channels[i] == g.health) {
+          continue;
+        }
+        argv.push_back(channels[i].data());
+        lens.push_back(channels[i].size());
+      }
+    } else {
+      // Only channels in the set, each once (see ps_redis::channels): a second
+      // "unsubscribe" reply for one channel can hit hiredis' assert.
+      removed.reserve(n);
+      for (std::size_t i = 0; i < n; i++) {
+        auto it = g.channels->find(std::string(channels[i]));
+        if (it != g.channels->end() && *it != g.health) {
+          removed.push_back(std::move(g.channels->extract(it).value()));
+        }
+      }
+      for (const std::string& name : removed) {
+        argv.push_back(name.data());
+        lens.push_back(name.size());
+      }
+    }
+    std::size_t count = argv.size() - 1;
+    if (count == 0) {
+      return;
+    }
+    if (redisAsyncCommandArgv(g.sub.ac, on_pubsub_reply, nullptr, static_cast<int>(argv.size()), argv.data(),
+                              lens.data()) != REDIS_OK) {
+      // The context is being torn down, which empties the set anyway.
+      return;
+    }
+    if (subscribe) {
+      for (std::size_t i = 0; i < n; i++) {
+        if (channels[i] != g.health) {
+          g.channels->emplace(channels[i]);
+        }
+      }
+    }
+    conn_owe(&g.sub, count);
+  } catch (...) {
+    // bad_alloc. Worst case the set misses a subscribed channel, so a later
+    // UNSUBSCRIBE of it is skipped; it never holds one hiredis does not know.
+    ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: %s failed: out of memory", verb);
+  }
+}
+
+}  // namespace
+
+// The pub/sub connection's idle health check, due connect_timeout after the
+// last thing Redis sent. When nothing arrived for connect_timeout and nothing
+// is owed, re-send the health SUBSCRIBE and owe its reply: the watchdog
+// (on_conn_timer) then drops the connection if Redis stays silent for another
+// connect_timeout. A frozen Redis is thus noticed within about
+// 2 x connect_timeout of its last reply; ev_cleanup posts state(false) and
+// reconnects. While replies are owed the watchdog alone is enough, and a
+// connection with traffic never probes: last_progress keeps moving.
+void on_probe(ngx_event_t* ev) noexcept {
+  auto* pc = static_cast<ps_conn*>(ev->data);
+  if (pc->ac == nullptr || pc->state != conn_state::ready || g.exiting) {
+    return;  // not re-armed: conn_ready arms it for the next context
+  }
+  ngx_msec_t next = g.timeout;
+  if (pc->outstanding == 0) {
+    // last_progress is the last reply here: conn_owe moves it only when
+    // replies become owed, and the last of those replies moved it again.
+    ngx_msec_t idle = ngx_current_msec - pc->last_progress;
+    if (idle < g.timeout) {
+      next = g.timeout - idle;
+    } else if (sub_send_health(pc)) {
+      conn_owe(pc, 1);
+    }
+    // else: the context is being torn down; ev_cleanup stops this timer.
+  }
+  if (pc->ac != nullptr) {
+    ngx_add_timer(&pc->probe, next ? next : 1);
+  }
+}
+
+}  // namespace ngx_ps_redis_internal
+
+// ---- public interface ------------------------------------------------------
+
+using namespace ngx_ps_redis_internal;
+
+void ngx_ps_redis_subscribe(const std::string_view* channels, std::size_t n) {
+  pubsub_command("SUBSCRIBE", 9, channels, n, true);
+}
+
+void ngx_ps_redis_unsubscribe(const std::string_view* channels, std::size_t n) {
+  pubsub_command("UNSUBSCRIBE", 11, channels, n, false);
+}
+
+bool ngx_ps_redis_pubsub_up() { return g.running && g.sub.state == conn_state::ready; }
