@@ -63,8 +63,9 @@ struct ngx_http_portfolio_stream_conn_t {
   ngx_ps_link_t group_link;      // in group->conns
   ngx_ps_link_t broadcast_link;  // in broadcast->conns
   ngx_ps_link_t worker_link;     // in the hub's list of every connection
-  ngx_event_t heartbeat;       // ping timer; cancelable
-  ngx_event_t close_wait;      // bounds the wait for the peer's close; not cancelable
+  // Timers: the connection's own events carry the two that never overlap
+  // (c->write: the heartbeat, cancelable; c->read: the wait for the peer's
+  // close, not cancelable), so only the session re-read needs an event here.
   ngx_event_t recheck;         // session re-read timer; cancelable
   ngx_ps_get_t* recheck_lookup;  // pending re-read
   ngx_msec_t last_seen;        // ngx_current_msec of the last bytes read
@@ -86,7 +87,7 @@ struct ngx_http_portfolio_stream_conn_t {
 
   ngx_http_portfolio_stream_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf)
       : connection(c), lcf(conf), user(nullptr), group(nullptr), broadcast(nullptr),
-        group_link{{}, this}, broadcast_link{{}, this}, worker_link{{}, this}, heartbeat(), close_wait(),
+        group_link{{}, this}, broadcast_link{{}, this}, worker_link{{}, this}, 
         recheck(), recheck_lookup(nullptr), last_seen(ngx_current_msec), started(ngx_current_msec),
         parser(conf->max_message_size), filter(ps::kAllChannels), connected_sent(0), degraded(0), closing(0),
         peer_closed(0), half_closed(0), finalized(0), deflate(0), deflate_window_bits(15) {}

@@ -47,18 +47,7 @@ void finalize(conn_t* wc) {
   wc->finalized = 1;
   ngx_connection_t* c = wc->connection;
   ngx_http_portfolio_stream_hub_detach(wc);
-  if (wc->heartbeat.timer_set) {
-    ngx_del_timer(&wc->heartbeat);
-  }
-  if (wc->close_wait.timer_set) {
-    ngx_del_timer(&wc->close_wait);
-  }
-  if (wc->heartbeat.posted) {
-    ngx_delete_posted_event(&wc->heartbeat);
-  }
-  if (wc->close_wait.posted) {
-    ngx_delete_posted_event(&wc->close_wait);
-  }
+  // c->read / c->write timers and posted events go with the connection.
   if (wc->recheck.timer_set) {
     ngx_del_timer(&wc->recheck);
   }
@@ -89,8 +78,8 @@ bool close_sent(conn_t* wc) {
     wc->half_closed = 1;
     (void)ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN);
   }
-  if (!wc->close_wait.timer_set) {
-    ngx_add_timer(&wc->close_wait, kCloseWait);
+  if (!c->read->timer_set) {
+    ngx_add_timer(c->read, kCloseWait);
   }
   return true;
 }
@@ -128,9 +117,11 @@ void start_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
     return;
   }
   wc->closing = 1;
-  if (wc->heartbeat.timer_set) {
-    ngx_del_timer(&wc->heartbeat);
+  ngx_event_t* wev = wc->connection->write;
+  if (wev->timer_set) {
+    ngx_del_timer(wev);  // the heartbeat
   }
+  wev->cancelable = 0;
   if (wc->recheck.timer_set) {
     ngx_del_timer(&wc->recheck);
   }
@@ -233,6 +224,10 @@ void process_input(conn_t* wc, std::string_view in) {
 void read_handler(ngx_event_t* rev) {
   ngx_connection_t* c = static_cast<ngx_connection_t*>(rev->data);
   auto* wc = static_cast<conn_t*>(c->data);
+  if (rev->timedout) {
+    finalize(wc);  // the peer never answered our close frame
+    return;
+  }
   try {
     if (c->close) {
       // ngx_close_idle_connections(): the worker is shutting down.
@@ -273,14 +268,23 @@ void read_handler(ngx_event_t* rev) {
   }
 }
 
+void heartbeat(conn_t* wc);
+
 void write_handler(ngx_event_t* wev) {
   ngx_connection_t* c = static_cast<ngx_connection_t*>(wev->data);
   auto* wc = static_cast<conn_t*>(c->data);
+  if (wev->timedout) {
+    wev->timedout = 0;
+    try {
+      heartbeat(wc);
+    } catch (...) {
+      ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error in a heartbeat");
+    }
+  }
   flush(wc);
 }
 
-void heartbeat_handler(ngx_event_t* ev) {
-  auto* wc = static_cast<conn_t*>(ev->data);
+void heartbeat(conn_t* wc) {
   ngx_msec_t interval = wc->lcf->heartbeat;
   if (ngx_current_msec - wc->last_seen >= 2 * interval) {
     ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0, "portfolio_stream: peer silent for %M ms, closing",
@@ -292,10 +296,8 @@ void heartbeat_handler(ngx_event_t* ev) {
   wc->out.push_unlimited(ping_frame());
   ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
   post_write(wc);
-  ngx_add_timer(&wc->heartbeat, interval);
+  ngx_add_timer(wc->connection->write, interval);
 }
-
-void close_wait_handler(ngx_event_t* ev) { finalize(static_cast<conn_t*>(ev->data)); }
 
 // A session that is gone (expired, logged out) or now names another user
 // ends the connection with 4401; an unavailable store does not.
@@ -394,13 +396,7 @@ ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_por
   ngx_reusable_connection(c, 0);
   (void)ngx_tcp_nodelay(c);
 
-  wc->heartbeat.handler = heartbeat_handler;
-  wc->heartbeat.data = wc;
-  wc->heartbeat.log = c->log;
-  wc->heartbeat.cancelable = 1;
-  wc->close_wait.handler = close_wait_handler;
-  wc->close_wait.data = wc;
-  wc->close_wait.log = c->log;
+  c->write->cancelable = 1;  // the heartbeat must not hold a shutting-down worker
   wc->recheck.handler = recheck_handler;
   wc->recheck.data = wc;
   wc->recheck.log = c->log;
@@ -424,7 +420,7 @@ ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_por
     start_close(wc, ps::close_code::going_away, "server shutting down");
   }
   if (lcf->heartbeat > 0 && !wc->closing) {
-    ngx_add_timer(&wc->heartbeat, lcf->heartbeat);
+    ngx_add_timer(c->write, lcf->heartbeat);
   }
   if (lcf->session_recheck > 0 && !wc->closing) {
     // Staggered: connections opened together re-read at different times.
