@@ -57,20 +57,20 @@ struct ngx_ps_link_t {
 struct ngx_http_portfolio_stream_conn_t {
   ngx_connection_t* connection;
   ngx_http_portfolio_stream_loc_conf_t* lcf;
-  ngx_ps_user_t* user;         // the user's channel entry (hub)
-  ngx_ps_group_t* group;       // connections of this user sharing frames
-  ngx_ps_user_t* broadcast;    // the broadcast channel's entry, if any
+  ngx_ps_user_t* user;           // the user's channel entry (hub)
+  ngx_ps_group_t* group;         // connections of this user sharing frames
+  ngx_ps_user_t* broadcast;      // the broadcast channel's entry, if any
   ngx_ps_link_t group_link;      // in group->conns
   ngx_ps_link_t broadcast_link;  // in broadcast->conns
   ngx_ps_link_t worker_link;     // in the hub's list of every connection
   // Timers: the connection's own events carry the two that never overlap
   // (c->write: the heartbeat, cancelable; c->read: the wait for the peer's
   // close, not cancelable), so only the session re-read needs an event here.
-  ngx_event_t recheck;         // session re-read timer; cancelable
+  ngx_event_t recheck;           // session re-read timer; cancelable
   ngx_ps_get_t* recheck_lookup;  // pending re-read
-  ngx_msec_t last_seen;        // ngx_current_msec of the last bytes read
-  ngx_msec_t started;          // ngx_current_msec at the upgrade
-  std::string session_key;     // prefix + sid, for the re-reads
+  ngx_msec_t last_seen;          // ngx_current_msec of the last bytes read
+  ngx_msec_t started;            // ngx_current_msec at the upgrade
+  std::string session_key;       // prefix + sid, for the re-reads
   ps::FrameParser parser;
   ps::OutQueue out;
   ps::ChannelMask filter;
@@ -86,11 +86,28 @@ struct ngx_http_portfolio_stream_conn_t {
   unsigned deflate_window_bits : 4;  // the server's LZ77 window, 9..15
 
   ngx_http_portfolio_stream_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf)
-      : connection(c), lcf(conf), user(nullptr), group(nullptr), broadcast(nullptr),
-        group_link{{}, this}, broadcast_link{{}, this}, worker_link{{}, this}, 
-        recheck(), recheck_lookup(nullptr), last_seen(ngx_current_msec), started(ngx_current_msec),
-        parser(conf->max_message_size), filter(ps::kAllChannels), connected_sent(0), degraded(0), closing(0),
-        peer_closed(0), half_closed(0), finalized(0), deflate(0), deflate_window_bits(15) {}
+      : connection(c),
+        lcf(conf),
+        user(nullptr),
+        group(nullptr),
+        broadcast(nullptr),
+        group_link{{}, this},
+        broadcast_link{{}, this},
+        worker_link{{}, this},
+        recheck(),
+        recheck_lookup(nullptr),
+        last_seen(ngx_current_msec),
+        started(ngx_current_msec),
+        parser(conf->max_message_size),
+        filter(ps::kAllChannels),
+        connected_sent(0),
+        degraded(0),
+        closing(0),
+        peer_closed(0),
+        half_closed(0),
+        finalized(0),
+        deflate(0),
+        deflate_window_bits(15) {}
 };
 
 // ---- module-wide -----------------------------------------------------------
@@ -111,7 +128,7 @@ ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_por
 void ngx_http_portfolio_stream_conn_send(ngx_http_portfolio_stream_conn_t* wc, const ps::SharedBytes& frame);
 // Queue a close frame with code, flush, then close the TCP connection.
 void ngx_http_portfolio_stream_conn_close(ngx_http_portfolio_stream_conn_t* wc, std::uint16_t code,
-                                         std::string_view reason);
+                                          std::string_view reason);
 void ngx_http_portfolio_stream_conn_send_text(ngx_http_portfolio_stream_conn_t* wc, std::string_view json);
 
 // ---- the per-worker hub (ngx_http_portfolio_stream_hub.cpp) -----------------

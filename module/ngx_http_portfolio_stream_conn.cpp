@@ -130,7 +130,6 @@ void start_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
   post_write(wc);
 }
 
-
 void handle_text(conn_t* wc, std::string_view text) {
   ps::ClientMessage m = ps::parse_client_message(text);
   switch (m.kind) {
@@ -314,12 +313,14 @@ void recheck_done(void* data, ngx_ps_get_result rc, std::string_view value) {
       gone = !user || *user != ngx_http_portfolio_stream_user_id(wc);
     }
     if (gone) {
-      ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0, "portfolio_stream: session ended, closing with 4401");
+      ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                    "portfolio_stream: session ended, closing with 4401");
       start_close(wc, ps::close_code::session_expired, "session expired");
       return;
     }
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, wc->connection->log, 0, "portfolio_stream: internal error in a session re-read");
+    ngx_log_error(NGX_LOG_ERR, wc->connection->log, 0,
+                  "portfolio_stream: internal error in a session re-read");
   }
   ngx_add_timer(&wc->recheck, wc->lcf->session_recheck);
 }

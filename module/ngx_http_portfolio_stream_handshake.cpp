@@ -43,8 +43,8 @@ void cancel_lookup(void* data) {
   }
 }
 
-bool origin_allowed(ngx_http_request_t* r, ngx_http_portfolio_stream_loc_conf_t* lcf, const ngx_table_elt_t* origin,
-                    ngx_uint_t origin_count) {
+bool origin_allowed(ngx_http_request_t* r, ngx_http_portfolio_stream_loc_conf_t* lcf,
+                    const ngx_table_elt_t* origin, ngx_uint_t origin_count) {
   if (origin_count == 0) {
     return true;  // not a browser
   }
@@ -216,7 +216,8 @@ void on_session(void* data, ngx_ps_get_result rc, std::string_view value) {
     }
     upgrade(r, ctx, *user);
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "portfolio_stream: internal error during the handshake");
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "portfolio_stream: internal error during the handshake");
     finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
   }
 }
@@ -317,8 +318,8 @@ ngx_int_t handle(ngx_http_request_t* r) {
   if (ctx->session_key.data == nullptr) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
-  ngx_memcpy(ngx_cpymem(ctx->session_key.data, lcf->session_prefix.data, lcf->session_prefix.len), sid->data(),
-             sid->size());
+  ngx_memcpy(ngx_cpymem(ctx->session_key.data, lcf->session_prefix.data, lcf->session_prefix.len),
+             sid->data(), sid->size());
   ctx->lookup = ngx_ps_redis_get(ngx_ps_sv(ctx->session_key), on_session, ctx);
   if (ctx->lookup == nullptr) {
     return reject(r, NGX_HTTP_SERVICE_UNAVAILABLE, ngx_ps_stat::rejected_redis_unavailable);
@@ -338,7 +339,8 @@ ngx_int_t ngx_http_portfolio_stream_handler(ngx_http_request_t* r) {
   try {
     return handle(r);
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "portfolio_stream: internal error during the handshake");
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "portfolio_stream: internal error during the handshake");
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
 }

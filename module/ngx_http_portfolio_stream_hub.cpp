@@ -188,7 +188,8 @@ void group_timer(ngx_event_t* ev) {
   }
 }
 
-ngx_ps_group_t* find_group(ngx_ps_user_t* u, ps::ChannelMask mask, ngx_http_portfolio_stream_loc_conf_t* lcf) {
+ngx_ps_group_t* find_group(ngx_ps_user_t* u, ps::ChannelMask mask,
+                           ngx_http_portfolio_stream_loc_conf_t* lcf) {
   for (auto& g : u->groups) {
     if (g->mask == mask && g->lcf == lcf) {
       return g.get();
@@ -227,7 +228,7 @@ void count_invalid(ps::EventError err, std::string_view channel) {
   // At most one line a second: a broken publisher must not flood the log.
   if (ngx_current_msec - hub->last_invalid_log >= 1000 || hub->last_invalid_log == 0) {
     hub->last_invalid_log = ngx_current_msec;
-    const char* why = err == ps::EventError::too_large    ? "larger than portfolio_stream_max_event_size"
+    const char* why = err == ps::EventError::too_large      ? "larger than portfolio_stream_max_event_size"
                       : err == ps::EventError::unknown_type ? "of unknown type"
                       : err == ps::EventError::not_object   ? "not a JSON object"
                                                             : "not valid JSON";
@@ -358,7 +359,8 @@ entry_t* acquire(std::string_view channel, table_t::Command* cmd) {
 
 }  // namespace
 
-ngx_ps_group_t::ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m, ngx_http_portfolio_stream_loc_conf_t* conf)
+ngx_ps_group_t::ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m,
+                               ngx_http_portfolio_stream_loc_conf_t* conf)
     : user(u), mask(m), lcf(conf), batcher(std::int64_t(conf->batch_window)), conns(), timer(), mark(0) {
   ngx_queue_init(&conns);
   timer.handler = group_timer;

@@ -23,26 +23,28 @@ static char* ngx_http_portfolio_stream_positive_num(ngx_conf_t* cf, void* post, 
 // nginx's own ngx_conf_check_num_bounds message names neither the directive
 // nor the value; this one does ("... directive must be at least 1").
 static ngx_conf_post_t ngx_http_portfolio_stream_at_least_one = {ngx_http_portfolio_stream_positive_num};
-static ngx_conf_post_t ngx_http_portfolio_stream_positive_size_post = {ngx_http_portfolio_stream_positive_size};
+static ngx_conf_post_t ngx_http_portfolio_stream_positive_size_post = {
+    ngx_http_portfolio_stream_positive_size};
 static ngx_conf_post_t ngx_http_portfolio_stream_nonempty_post = {ngx_http_portfolio_stream_nonempty};
 
 #define PS_LOC_CONF (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF)
 #define PS_LOC_OFFSET(field) NGX_HTTP_LOC_CONF_OFFSET, offsetof(ngx_http_portfolio_stream_loc_conf_t, field)
-#define PS_MAIN_OFFSET(field) NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_portfolio_stream_main_conf_t, field)
+#define PS_MAIN_OFFSET(field) \
+  NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_portfolio_stream_main_conf_t, field)
 
 static ngx_command_t ngx_http_portfolio_stream_commands[] = {
     {ngx_string("portfolio_stream"), NGX_HTTP_LOC_CONF | NGX_CONF_FLAG, ngx_http_portfolio_stream_enable,
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
-    {ngx_string("portfolio_stream_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, ngx_http_portfolio_stream_redis,
-     NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+    {ngx_string("portfolio_stream_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE,
+     ngx_http_portfolio_stream_redis, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
     {ngx_string("portfolio_stream_zone"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
      PS_MAIN_OFFSET(zone_size), nullptr},
-    {ngx_string("portfolio_stream_max_connections"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_num_slot,
-     PS_MAIN_OFFSET(max_connections), &ngx_http_portfolio_stream_at_least_one},
-    {ngx_string("portfolio_stream_max_event_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
-     PS_MAIN_OFFSET(max_event_size), &ngx_http_portfolio_stream_positive_size_post},
-    {ngx_string("portfolio_stream_max_connections_per_user"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_num_slot,
-     PS_LOC_OFFSET(max_connections_per_user), &ngx_http_portfolio_stream_at_least_one},
+    {ngx_string("portfolio_stream_max_connections"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_num_slot, PS_MAIN_OFFSET(max_connections), &ngx_http_portfolio_stream_at_least_one},
+    {ngx_string("portfolio_stream_max_event_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_size_slot, PS_MAIN_OFFSET(max_event_size), &ngx_http_portfolio_stream_positive_size_post},
+    {ngx_string("portfolio_stream_max_connections_per_user"), PS_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_num_slot, PS_LOC_OFFSET(max_connections_per_user), &ngx_http_portfolio_stream_at_least_one},
     {ngx_string("portfolio_stream_session_cookie"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
      PS_LOC_OFFSET(session_cookie), &ngx_http_portfolio_stream_nonempty_post},
     {ngx_string("portfolio_stream_session_secret"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_array_slot,
@@ -61,8 +63,8 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
      PS_LOC_OFFSET(batch_window), nullptr},
     {ngx_string("portfolio_stream_heartbeat"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
      PS_LOC_OFFSET(heartbeat), nullptr},
-    {ngx_string("portfolio_stream_allowed_origins"), PS_LOC_CONF | NGX_CONF_1MORE, ngx_http_portfolio_stream_origins,
-     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("portfolio_stream_allowed_origins"), PS_LOC_CONF | NGX_CONF_1MORE,
+     ngx_http_portfolio_stream_origins, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("portfolio_stream_max_message_size"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
      PS_LOC_OFFSET(max_message_size), &ngx_http_portfolio_stream_positive_size_post},
     {ngx_string("portfolio_stream_send_limit"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
@@ -72,30 +74,29 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
     ngx_null_command};
 
 static ngx_http_module_t ngx_http_portfolio_stream_module_ctx = {
-    nullptr,                                      // preconfiguration
-    nullptr,                                      // postconfiguration
-    ngx_http_portfolio_stream_create_main_conf,   // create main configuration
-    ngx_http_portfolio_stream_init_main_conf,     // init main configuration
-    nullptr,                                      // create server configuration
-    nullptr,                                      // merge server configuration
-    ngx_http_portfolio_stream_create_loc_conf,    // create location configuration
-    ngx_http_portfolio_stream_merge_loc_conf      // merge location configuration
+    nullptr,                                     // preconfiguration
+    nullptr,                                     // postconfiguration
+    ngx_http_portfolio_stream_create_main_conf,  // create main configuration
+    ngx_http_portfolio_stream_init_main_conf,    // init main configuration
+    nullptr,                                     // create server configuration
+    nullptr,                                     // merge server configuration
+    ngx_http_portfolio_stream_create_loc_conf,   // create location configuration
+    ngx_http_portfolio_stream_merge_loc_conf     // merge location configuration
 };
 
 extern "C" {
-ngx_module_t ngx_http_portfolio_stream_module = {
-    NGX_MODULE_V1,
-    &ngx_http_portfolio_stream_module_ctx,  // module context
-    ngx_http_portfolio_stream_commands,     // module directives
-    NGX_HTTP_MODULE,                        // module type
-    nullptr,                                // init master
-    nullptr,                                // init module
-    ngx_http_portfolio_stream_init_process, // init process
-    nullptr,                                // init thread
-    nullptr,                                // exit thread
-    ngx_http_portfolio_stream_exit_process, // exit process
-    nullptr,                                // exit master
-    NGX_MODULE_V1_PADDING};
+ngx_module_t ngx_http_portfolio_stream_module = {NGX_MODULE_V1,
+                                                 &ngx_http_portfolio_stream_module_ctx,   // module context
+                                                 ngx_http_portfolio_stream_commands,      // module directives
+                                                 NGX_HTTP_MODULE,                         // module type
+                                                 nullptr,                                 // init master
+                                                 nullptr,                                 // init module
+                                                 ngx_http_portfolio_stream_init_process,  // init process
+                                                 nullptr,                                 // init thread
+                                                 nullptr,                                 // exit thread
+                                                 ngx_http_portfolio_stream_exit_process,  // exit process
+                                                 nullptr,                                 // exit master
+                                                 NGX_MODULE_V1_PADDING};
 }
 
 // Read once per worker start: nginx hands workers only `env`-declared
@@ -136,8 +137,9 @@ static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* c) {
     conf->zone_size = 1024 * 1024;
   }
   if (conf->zone_size < (ssize_t)(8 * ngx_pagesize)) {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"portfolio_stream_zone\" of %z bytes is too small, at least %uz",
-                       conf->zone_size, 8 * ngx_pagesize);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"portfolio_stream_zone\" of %z bytes is too small, at least %uz", conf->zone_size,
+                       8 * ngx_pagesize);
     return static_cast<char*>(NGX_CONF_ERROR);
   }
   ngx_conf_init_value(conf->max_connections, 100);
@@ -209,12 +211,14 @@ static char* ngx_http_portfolio_stream_enable(ngx_conf_t* cf, ngx_command_t* cmd
   } else if (ngx_strcasecmp(value[1].data, (u_char*)"off") == 0) {
     conf->enable = 0;
   } else {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\" in \"%V\" directive, it must be \"on\" or \"off\"",
-                       &value[1], &cmd->name);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must be \"on\" or \"off\"", &value[1],
+                       &cmd->name);
     return static_cast<char*>(NGX_CONF_ERROR);
   }
   // Both values make this the endpoint: "off" answers 503 (feature off).
-  auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+  auto* clcf =
+      static_cast<ngx_http_core_loc_conf_t*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
   clcf->handler = ngx_http_portfolio_stream_handler;
   auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
       ngx_http_conf_get_module_main_conf(cf, ngx_http_portfolio_stream_module));
@@ -231,7 +235,8 @@ static char* ngx_http_portfolio_stream_stats_directive(ngx_conf_t* cf, ngx_comma
     return const_cast<char*>("cannot share a location with \"portfolio_stream\"");
   }
   conf->stats = 1;
-  auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+  auto* clcf =
+      static_cast<ngx_http_core_loc_conf_t*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
   clcf->handler = ngx_http_portfolio_stream_stats_handler;
   return NGX_CONF_OK;
 }
@@ -289,7 +294,8 @@ static char* ngx_http_portfolio_stream_origins(ngx_conf_t* cf, ngx_command_t* cm
 static char* ngx_http_portfolio_stream_positive_num(ngx_conf_t* cf, void* post, void* data) {
   if (*static_cast<ngx_int_t*>(data) < 1) {
     ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" directive must be at least 1, not \"%V\"", &value[0], &value[1]);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" directive must be at least 1, not \"%V\"", &value[0],
+                       &value[1]);
     return static_cast<char*>(NGX_CONF_ERROR);
   }
   return NGX_CONF_OK;
@@ -315,8 +321,8 @@ static char* ngx_http_portfolio_stream_nonempty(ngx_conf_t* cf, void* post, void
 static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle) {
   const char* env = std::getenv("ENABLE_REALTIME_PORTFOLIO");
   ngx_http_portfolio_stream_env_off =
-      env != nullptr && (ngx_strcasecmp((u_char*)env, (u_char*)"false") == 0 ||
-                         ngx_strcmp(env, "0") == 0 || ngx_strcasecmp((u_char*)env, (u_char*)"off") == 0);
+      env != nullptr && (ngx_strcasecmp((u_char*)env, (u_char*)"false") == 0 || ngx_strcmp(env, "0") == 0 ||
+                         ngx_strcasecmp((u_char*)env, (u_char*)"off") == 0);
 
   auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
       ngx_http_cycle_get_module_main_conf(cycle, ngx_http_portfolio_stream_module));

@@ -6,38 +6,38 @@
 #include "ngx_ps_nginx.h"
 
 struct ngx_ps_redis_addr_t {
-  ngx_str_t host;       // empty with unix_path
+  ngx_str_t host;  // empty with unix_path
   in_port_t port;
-  ngx_str_t unix_path;  // "unix:/path" given -> "/path"
-  ngx_int_t db;         // 0 when not given
-  ngx_str_t username;   // ACL user, empty when not given
-  ngx_str_t password;   // empty when not given
+  ngx_str_t unix_path;         // "unix:/path" given -> "/path"
+  ngx_int_t db;                // 0 when not given
+  ngx_str_t username;          // ACL user, empty when not given
+  ngx_str_t password;          // empty when not given
   ngx_msec_t connect_timeout;  // also bounds each GET
 };
 
 // Parses the arguments of `portfolio_stream_redis ADDR [db=N] [password=P]
 // [username=U] [connect_timeout=T]` (args[0] is ADDR). On error returns a
 // static message for nginx -t and leaves addr unspecified.
-const char *ngx_ps_redis_parse_addr(ngx_conf_t *cf, ngx_str_t *args, ngx_uint_t nargs,
-                                    ngx_ps_redis_addr_t *addr);
+const char* ngx_ps_redis_parse_addr(ngx_conf_t* cf, ngx_str_t* args, ngx_uint_t nargs,
+                                    ngx_ps_redis_addr_t* addr);
 
 // ---- session lookups ---------------------------------------------------
 enum class ngx_ps_get_result { found, missing, unavailable };
 
 // Called exactly once per lookup that was not cancelled, never from inside
 // ngx_ps_redis_get(). value is valid only during the call.
-typedef void (*ngx_ps_get_handler_pt)(void *data, ngx_ps_get_result rc, std::string_view value);
+typedef void (*ngx_ps_get_handler_pt)(void* data, ngx_ps_get_result rc, std::string_view value);
 
 struct ngx_ps_get_t;  // a pending lookup, owned by the adapter
 
 // GET key. While the command connection is being (re)established the lookup
 // waits for it, at most connect_timeout in all. Returns nullptr when the
 // lookup cannot even start (too many waiting, no memory): answer 503.
-ngx_ps_get_t *ngx_ps_redis_get(std::string_view key, ngx_ps_get_handler_pt handler, void *data);
+ngx_ps_get_t* ngx_ps_redis_get(std::string_view key, ngx_ps_get_handler_pt handler, void* data);
 
 // The caller went away: the handler will not be called; the reply, if it
 // still comes, is discarded. Safe to call only before the handler ran.
-void ngx_ps_redis_cancel(ngx_ps_get_t *get);
+void ngx_ps_redis_cancel(ngx_ps_get_t* get);
 
 // ---- pub/sub -----------------------------------------------------------
 struct ngx_ps_pubsub_handler_t {
@@ -53,15 +53,15 @@ struct ngx_ps_pubsub_handler_t {
 // Queue a command on the pub/sub connection; dropped silently while it is
 // down (state(true) tells the caller to resubscribe). Channels are batched:
 // several channels may be given at once.
-void ngx_ps_redis_subscribe(const std::string_view *channels, std::size_t n);
-void ngx_ps_redis_unsubscribe(const std::string_view *channels, std::size_t n);
+void ngx_ps_redis_subscribe(const std::string_view* channels, std::size_t n);
+void ngx_ps_redis_unsubscribe(const std::string_view* channels, std::size_t n);
 bool ngx_ps_redis_pubsub_up();
 bool ngx_ps_redis_commands_up();
 
 // Per worker: start connecting (asynchronously). exit closes both
 // connections cleanly and fails pending lookups without calling handlers.
-ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t *cycle, const ngx_ps_redis_addr_t *addr,
-                                    const ngx_ps_pubsub_handler_t *handler);
+ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_t* addr,
+                                    const ngx_ps_pubsub_handler_t* handler);
 void ngx_ps_redis_exit_process();
 
 // Counters for stats.
@@ -69,4 +69,4 @@ struct ngx_ps_redis_stats_t {
   ngx_uint_t reconnects;
   ngx_uint_t subscriptions;  // channels currently subscribed (confirmed)
 };
-const ngx_ps_redis_stats_t *ngx_ps_redis_stats();
+const ngx_ps_redis_stats_t* ngx_ps_redis_stats();

@@ -8,7 +8,14 @@
 
 namespace ps {
 
-enum class Opcode : std::uint8_t { continuation = 0x0, text = 0x1, binary = 0x2, close = 0x8, ping = 0x9, pong = 0xA };
+enum class Opcode : std::uint8_t {
+  continuation = 0x0,
+  text = 0x1,
+  binary = 0x2,
+  close = 0x8,
+  ping = 0x9,
+  pong = 0xA
+};
 
 inline constexpr std::size_t kMaxFrameHeader = 10;
 
