@@ -377,6 +377,9 @@ std::uint16_t Inflater::inflate_text(std::string_view compressed, std::size_t ma
     // After the tail the stream must sit at a block boundary: anything else
     // is a truncated message.
     if (result == 0 && !ended && !(z_->data_type & 128)) result = close_code::invalid_payload;
+    // A final block can end on the one byte past the limit (the buffer holds
+    // max_size + 1): Z_STREAM_END comes before the buffer is found full.
+    if (result == 0 && produced > max_size) result = close_code::too_big;
   } catch (const std::bad_alloc&) {
     result = close_code::internal_error;
   }

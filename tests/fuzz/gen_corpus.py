@@ -9,6 +9,7 @@ import hmac
 import base64
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -166,6 +167,96 @@ def client_messages():
         write("client_message", name, data)
 
 
+def deflate_offers():
+    # byte 0: flags (bit 0: the server answers client_no_context_takeover only
+    # when offered; bit 1: model mode); raw mode: header values split at "\n"
+    raw = {
+        "chrome": b"permessage-deflate; client_max_window_bits",  # Chrome, Edge, ws, websockets
+        "firefox": b"permessage-deflate",  # Firefox, Safari
+        "ws_all_options": b"permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                          b"server_max_window_bits=10; client_max_window_bits=10",
+        "safari_old": b"x-webkit-deflate-frame",
+        "two_offers": b"permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits",
+        "two_headers": b"foo; bar=1\npermessage-deflate; server_max_window_bits=12",
+        "quoted": b'permessage-deflate; server_max_window_bits="1\\3"; client_max_window_bits="15"',
+        "quoted_comma": b'foo; a="x,permessage-deflate", permessage-deflate; server_max_window_bits=9',
+        "unterminated": b'foo; a="x, permessage-deflate',
+        "ows_case": b" \t PerMessage-Deflate \t;  Client_Max_Window_Bits = 15 ;SERVER_NO_CONTEXT_TAKEOVER ",
+        "empty_elements": b",, ,permessage-deflate,",
+        "duplicate": b"permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+        "bad_values": b"permessage-deflate; server_max_window_bits=08, permessage-deflate; server_max_window_bits",
+        "unknown_param": b"permessage-deflate; mystery=1",
+        "value_on_flag": b"permessage-deflate; server_no_context_takeover=1",
+        "nul": b"permessage-deflate\x00; client_max_window_bits",
+    }
+    for name, data in raw.items():
+        write("deflate_negotiate", name, b"\x00" + data)
+    write("deflate_negotiate", "policy_offered", b"\x01permessage-deflate; client_no_context_takeover")
+    write("deflate_negotiate", "policy_not_offered", b"\x01permessage-deflate; client_max_window_bits")
+    # model mode: offer head (name, param count, separators), then per param a
+    # kind and a variant byte plus whitespace/case bytes
+    write("deflate_negotiate", "model_one", b"\x02" + bytes([0x08, 0, 0, 3, 0x06, 0, 0, 0]))
+    write("deflate_negotiate", "model_mixed", b"\x03" + bytes([0x9a, 1, 0, 2, 0x37, 2, 0, 0, 1, 0x50, 3, 0,
+                                                              0x10, 0, 0xff, 2, 0x28, 0, 0, 1, 0x45, 0, 0]))
+
+
+def raw_deflate(data, level=6, wbits=15, final=False, strategy=zlib.Z_DEFAULT_STRATEGY):
+    c = zlib.compressobj(level, zlib.DEFLATED, -wbits, 8, strategy)
+    out = c.compress(data) + c.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+    if not final:
+        assert out.endswith(b"\x00\x00\xff\xff")
+        out = out[:-4]
+    return out
+
+
+def far_distance():
+    # compressed against a preset dictionary the inflater does not have:
+    # "invalid distance too far back"
+    c = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, zdict=b'{"type":"subscribe"')
+    return (c.compress(b'{"type":"subscribe","channels":[]}') + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def inflates():
+    # byte 0: max_size selector (9 -> 100, 10 -> 1000, 14 -> 4096, 15 -> 65535),
+    # byte 1: round-trip parameters (bits 0-2 window 9 + n, 3-4 shape: once,
+    # 3x, 40x, around a window-sized filler; 5-6 level, 7 context takeover); the rest is a compressed payload and the
+    # round trip's plain text at once
+    tick = (b'{"type":"position_update","key":"AAPL","data":{"symbol":"AAPL","qty":10,'
+            b'"px":101.23},"ts":1717000000100}')
+    sub = b'{"type":"subscribe","channels":["positions","orders"]}'
+    seeds = {
+        "client_subscribe": (15, 0x06, raw_deflate(sub)),
+        "client_ping": (10, 0x06, raw_deflate(b'{"type":"ping"}')),
+        "tick_level1": (15, 0x26, raw_deflate(tick, level=1)),
+        "final_block": (15, 0x06, raw_deflate(tick, final=True)),
+        "data_after_final": (15, 0x06, raw_deflate(tick, final=True) + b"xyz"),
+        "truncated": (15, 0x06, raw_deflate(tick * 20)[:60]),
+        "fixed_huffman": (15, 0x06, raw_deflate(b"ab" * 10, strategy=zlib.Z_FIXED)),
+        "stored": (15, 0x06, raw_deflate(b"stored \xe2\x82\xac", level=0)),
+        "empty_strict": (15, 0x06, b"\x00"),
+        "empty_final": (15, 0x06, b"\x03\x00"),
+        "window9": (15, 0x00, raw_deflate(tick * 30, wbits=9)),
+        "far_distance": (15, 0x06, far_distance()),
+        "reserved_block": (15, 0x06, b"\xff\xff\xff\xff"),
+        "invalid_utf8": (15, 0x06, raw_deflate(b'{"a":"\xc3\x28"}')),
+        "split_code_point": (15, 0x06, raw_deflate(b"ends mid code point \xe2\x82")),
+        "at_limit": (9, 0x06, raw_deflate(b"x" * 100)),
+        "over_limit": (9, 0x06, raw_deflate(b"x" * 101)),
+        "final_over_limit": (9, 0x06, raw_deflate(b"x" * 101, final=True)),
+        "tiny_limit": (1, 0x06, raw_deflate(b"ab", final=True)),
+        "bomb": (14, 0x06, raw_deflate(b"\x00" * (1 << 20), level=9)),
+        "bomb_spaces_65535": (15, 0x06, raw_deflate(b" " * (4 << 20), level=9)),
+        "round_trip_takeover": (15, 0x86, tick),
+        "round_trip_repeat": (12, 0x53, sub),
+        "round_trip_window9": (15, 0x70, tick + sub),
+        "round_trip_window_edge9": (15, 0x18, tick),
+        "round_trip_window_edge12": (15, 0x1b, sub),
+        "round_trip_window_edge15": (15, 0x1e, tick),
+    }
+    for name, (limit, params, data) in seeds.items():
+        write("inflate", name, bytes([limit, params]) + data)
+
+
 if __name__ == "__main__":
     frames()
     handshakes()
@@ -173,3 +264,5 @@ if __name__ == "__main__":
     sessions()
     events()
     client_messages()
+    deflate_offers()
+    inflates()

@@ -1,6 +1,7 @@
 // Reproducers of what the libFuzzer targets (tests/fuzz/) found, plus the
 // hostile inputs of issue 6 at unit level. Each test names its target.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <array>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "client_message.h"
 #include "envelope.h"
+#include "permessage_deflate.h"
 #include "session_json.h"
 #include "ws_handshake.h"
 
@@ -60,6 +62,46 @@ TEST(FuzzRegressions, BinaryGarbageEvent) {
   ps::EventInfo info{};
   EXPECT_EQ(ps::parse_event(garbage, 1 << 20, info), ps::EventError::invalid_json);
   EXPECT_EQ(ps::parse_event(std::string_view("\0", 1), 1 << 20, info), ps::EventError::invalid_json);
+}
+
+// One raw deflate stream ending in a final block (BFINAL), as a client may send.
+std::string deflate_final(std::string_view msg) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&z, msg.size()) + 16, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(msg.data()));
+  z.avail_in = static_cast<uInt>(msg.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(out.size() - z.avail_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// fuzz_inflate, input 41 fb fb d0 (max_size 1, payload fb d0: a final block
+// of two bytes, completed by the appended 00 00 ff ff): a message ending in a
+// final block exactly one byte over max_size was accepted (Z_STREAM_END came
+// in the call that filled the max_size + 1 byte buffer), so max_size + 1
+// bytes got through; here the extra byte was invalid UTF-8 and it was 1007.
+TEST(FuzzRegressions, InflateFinalBlockOneByteOverTheLimit) {
+  ps::Inflater inf;
+  std::string_view text;
+  EXPECT_EQ(inf.inflate_text("\xfb\xd0", 1, text), 1009);
+  EXPECT_TRUE(text.empty());
+  for (std::size_t n : {1u, 2u, 100u, 1024u, 1025u, 5000u}) {
+    SCOPED_TRACE(n);
+    const std::string msg(n, 'a');
+    const std::string d = deflate_final(msg);
+    EXPECT_EQ(inf.inflate_text(d, n - 1, text), 1009);
+    EXPECT_TRUE(text.empty());
+    ASSERT_EQ(inf.inflate_text(d, n, text), 0);
+    EXPECT_EQ(text, msg);
+    ps::Inflater takeover(true);
+    EXPECT_EQ(takeover.inflate_text(d, n - 1, text), 1009);
+    ASSERT_EQ(takeover.inflate_text(d, n, text), 0);
+    EXPECT_EQ(text, msg);
+  }
 }
 
 }  // namespace
