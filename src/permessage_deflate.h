@@ -129,7 +129,8 @@ class Inflater {
   // that the result is valid UTF-8. Returns 0 and sets `text` (valid until the
   // next call or trim()) or the close code to fail the connection with:
   // 1009 when the inflated message would exceed max_size bytes (inflation
-  // stops there: a small bomb never allocates more than max_size + 1 bytes),
+  // stops there: a bomb never inflates past max_size + 1 bytes; the buffer
+  // holding them may grow to about twice that while it is filled),
   // 1007 for invalid deflate data (truncated, bad codes, preset dictionary,
   // data after a final block) or invalid UTF-8, 1011 when zlib runs out of
   // memory. After an error the stream is reset (a takeover context is lost).
