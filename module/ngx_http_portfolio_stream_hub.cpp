@@ -126,6 +126,7 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
     }
   }
   ps::SharedBytes batch_deflated;
+  ngx_atomic_int_t frames = 0;
   for_each_conn(&g->conns, [&](conn_t* wc) {
     if (!wc->connected_sent || wc->closing) {
       return;
@@ -135,8 +136,12 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
     } else {
       ngx_http_portfolio_stream_conn_send(wc, out.frame);
     }
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::event_frames_sent, 1);
+    frames++;
   });
+  // One shared-memory add per output, not one per connection.
+  if (frames > 0) {
+    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::event_frames_sent, frames);
+  }
 }
 
 // An event handed to a connection counts as delivered when it enters the
