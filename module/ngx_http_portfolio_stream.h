@@ -126,9 +126,6 @@ ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_por
 // Queue a frame (shared bytes) subject to send_limit; a connection over its
 // limit is closed with 1008. The write is posted, not done here.
 void ngx_http_portfolio_stream_conn_send(ngx_http_portfolio_stream_conn_t* wc, const ps::SharedBytes& frame);
-// Queue a close frame with code, flush, then close the TCP connection.
-void ngx_http_portfolio_stream_conn_close(ngx_http_portfolio_stream_conn_t* wc, std::uint16_t code,
-                                          std::string_view reason);
 void ngx_http_portfolio_stream_conn_send_text(ngx_http_portfolio_stream_conn_t* wc, std::string_view json);
 
 // ---- the per-worker hub (ngx_http_portfolio_stream_hub.cpp) -----------------

@@ -29,7 +29,7 @@ ps::Inflater& inflater() {
 }
 
 const ps::SharedBytes& ping_frame() {
-  static const ps::SharedBytes frame = ps::SharedBytes::concat({ps::make_frame(ps::Opcode::ping, {})});
+  static const ps::SharedBytes frame = ps::make_shared_frame(ps::Opcode::ping, {});
   return frame;
 }
 
@@ -193,8 +193,8 @@ void process_input(conn_t* wc, std::string_view in) {
         if (!wc->closing) {
           // Under send_limit like everything else: a peer that pings without
           // reading must not grow its queue without bound.
-          ngx_http_portfolio_stream_conn_send(
-              wc, ps::SharedBytes::concat({ps::make_frame(ps::Opcode::pong, wc->parser.payload())}));
+          ngx_http_portfolio_stream_conn_send(wc,
+                                              ps::make_shared_frame(ps::Opcode::pong, wc->parser.payload()));
         }
         break;
       case ps::FrameParser::Status::pong:
@@ -355,14 +355,10 @@ void ngx_http_portfolio_stream_conn_send(conn_t* wc, const ps::SharedBytes& fram
 }
 
 void ngx_http_portfolio_stream_conn_send_text(conn_t* wc, std::string_view json) {
-  ngx_http_portfolio_stream_conn_send(wc, ps::SharedBytes::concat({ps::make_frame(ps::Opcode::text, json)}));
+  ngx_http_portfolio_stream_conn_send(wc, ps::make_shared_frame(ps::Opcode::text, json));
 }
 
 void ngx_http_portfolio_stream_conn_abort(conn_t* wc) { finalize(wc); }
-
-void ngx_http_portfolio_stream_conn_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
-  start_close(wc, code, reason);
-}
 
 ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
                                                std::string_view user_id, std::string_view session_key,

@@ -9,6 +9,7 @@
 
 #include "batcher.h"
 #include "envelope.h"
+#include "frame_writer.h"
 #include "server_messages.h"
 #include "subscription_table.h"
 
@@ -93,10 +94,12 @@ void send_connected(conn_t* wc) {
                                 std::int64_t(wc->lcf->heartbeat), ngx_http_portfolio_stream_now_ms()));
 }
 
-const std::string& status_text(bool live) {
-  static const std::string live_msg = ps::status_message(true);
-  static const std::string degraded_msg = ps::status_message(false);
-  return live ? live_msg : degraded_msg;
+// Built once per worker: an outage tells every connection the same bytes.
+const ps::SharedBytes& status_frame(bool live) {
+  static const ps::SharedBytes live_frame = ps::make_shared_frame(ps::Opcode::text, ps::status_message(true));
+  static const ps::SharedBytes degraded_frame =
+      ps::make_shared_frame(ps::Opcode::text, ps::status_message(false));
+  return live ? live_frame : degraded_frame;
 }
 
 void send_command(table_t::Command cmd, std::string_view channel) {
@@ -296,7 +299,7 @@ void on_subscribed(std::string_view channel) {
         }
       } else if (wc->degraded) {
         wc->degraded = 0;
-        ngx_http_portfolio_stream_conn_send_text(wc, status_text(true));
+        ngx_http_portfolio_stream_conn_send(wc, status_frame(true));
       }
     };
     if (!u.user_id.empty()) {
@@ -328,7 +331,7 @@ void on_state(bool up) {
       for_each_conn(&hub->conns, [](conn_t* wc) {
         if (wc->connected_sent && !wc->degraded && !wc->closing) {
           wc->degraded = 1;
-          ngx_http_portfolio_stream_conn_send_text(wc, status_text(false));
+          ngx_http_portfolio_stream_conn_send(wc, status_frame(false));
         }
       });
       stat_redis();

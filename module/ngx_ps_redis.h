@@ -55,8 +55,6 @@ struct ngx_ps_pubsub_handler_t {
 // several channels may be given at once.
 void ngx_ps_redis_subscribe(const std::string_view* channels, std::size_t n);
 void ngx_ps_redis_unsubscribe(const std::string_view* channels, std::size_t n);
-bool ngx_ps_redis_pubsub_up();
-bool ngx_ps_redis_commands_up();
 
 // Per worker: start connecting (asynchronously). exit closes both
 // connections cleanly and fails pending lookups without calling handlers.

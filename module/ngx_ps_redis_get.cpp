@@ -220,5 +220,3 @@ void ngx_ps_redis_cancel(ngx_ps_get_t* q) {
   q->done = 1;
   get_maybe_free(q);  // stays while hiredis holds it: freed by its reply
 }
-
-bool ngx_ps_redis_commands_up() { return g.running && g.cmd.state == conn_state::ready; }

@@ -223,5 +223,3 @@ void ngx_ps_redis_subscribe(const std::string_view* channels, std::size_t n) {
 void ngx_ps_redis_unsubscribe(const std::string_view* channels, std::size_t n) {
   pubsub_command("UNSUBSCRIBE", 11, channels, n, false);
 }
-
-bool ngx_ps_redis_pubsub_up() { return g.running && g.sub.state == conn_state::ready; }

@@ -1,5 +1,7 @@
 #include "frame_writer.h"
 
+#include <cstring>
+
 namespace ps {
 
 std::size_t write_frame_header(Opcode op, std::uint64_t len, std::uint8_t* out) {
@@ -27,6 +29,15 @@ std::string make_frame(Opcode op, std::string_view payload) {
   frame.reserve(n + payload.size());
   frame.append(reinterpret_cast<const char*>(header), n);
   frame.append(payload);
+  return frame;
+}
+
+SharedBytes make_shared_frame(Opcode op, std::string_view payload) {
+  std::uint8_t header[kMaxFrameHeader];
+  const std::size_t n = write_frame_header(op, payload.size(), header);
+  SharedBytes frame = SharedBytes::allocate(n + payload.size());
+  std::memcpy(frame.mutable_data(), header, n);
+  if (!payload.empty()) std::memcpy(frame.mutable_data() + n, payload.data(), payload.size());
   return frame;
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "shared_bytes.h"
+
 namespace ps {
 
 enum class Opcode : std::uint8_t {
@@ -24,6 +26,10 @@ std::size_t write_frame_header(Opcode op, std::uint64_t len, std::uint8_t* out);
 
 // Header + payload in one string.
 std::string make_frame(Opcode op, std::string_view payload);
+
+// Header + payload in one shared block (one allocation, no intermediate
+// string): what the connection queues take. Throws std::bad_alloc.
+SharedBytes make_shared_frame(Opcode op, std::string_view payload);
 
 // A close frame: code (omitted when 1005), reason truncated to fit 125 bytes
 // on a UTF-8 boundary.

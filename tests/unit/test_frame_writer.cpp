@@ -118,3 +118,13 @@ TEST(FrameWriter, ParserAcceptsOurCloseFramesWhenMasked) {
 }
 
 }  // namespace
+
+TEST(FrameWriter, SharedFrameEqualsStringFrame) {
+  for (std::size_t len : {0u, 1u, 125u, 126u, 65535u, 65536u}) {
+    const std::string payload(len, 'p');
+    const ps::SharedBytes shared = ps::make_shared_frame(ps::Opcode::text, payload);
+    EXPECT_EQ(shared.view(), ps::make_frame(ps::Opcode::text, payload)) << len;
+    EXPECT_EQ(shared.use_count(), 1u);
+  }
+  EXPECT_EQ(ps::make_shared_frame(ps::Opcode::ping, {}).view(), std::string("\x89\x00", 2));
+}
