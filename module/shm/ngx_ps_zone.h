@@ -1,14 +1,14 @@
-// Private interface of the shared-memory zone (ngx_http_portfolio_stream_zone.cpp):
-// - for the stats handler (ngx_http_portfolio_stream_stats.cpp), a consistent
+// Private interface of the shared-memory zone (shm/ngx_ps_zone.cpp):
+// - for the stats handler (http/ngx_ps_stats_handler.cpp), a consistent
 //   copy of everything the stats endpoint reports, taken under the zone mutex;
-// - for the connection limits (ngx_http_portfolio_stream_limits.cpp), the
+// - for the connection limits (shm/ngx_ps_limits.cpp), the
 //   zone's layout and this process's view of it (namespace ngx_ps_zone; the
-//   layout is described in ngx_http_portfolio_stream_zone.cpp).
+//   layout is described in shm/ngx_ps_zone.cpp).
 #pragma once
 
 #include "stats_format.h"
 
-#include "ngx_http_portfolio_stream_stats.h"
+#include "ngx_ps_stats.h"
 
 struct ngx_ps_snapshot_t {
   std::uint64_t counters[static_cast<unsigned>(ngx_ps_stat::count)];
@@ -29,7 +29,7 @@ struct ngx_ps_snapshot_t {
 };
 
 // Fills s; NGX_DECLINED when this process has no zone (s zeroed).
-ngx_int_t ngx_http_portfolio_stream_zone_snapshot(ngx_ps_snapshot_t* s, ngx_log_t* log);
+ngx_int_t ngx_ps_zone_snapshot(ngx_ps_snapshot_t* s, ngx_log_t* log);
 
 namespace ngx_ps_zone {
 
@@ -89,7 +89,7 @@ struct ngx_ps_user_node_t {
   u_char data[1];
 };
 
-// This process's zone and slot (ngx_http_portfolio_stream_zone.cpp): set in a
+// This process's zone and slot (shm/ngx_ps_zone.cpp): set in a
 // worker's init_process only.
 extern ngx_ps_sh_t* ps_sh;
 extern ngx_slab_pool_t* ps_shpool;
@@ -97,7 +97,7 @@ extern ngx_ps_slot_t* ps_slot;
 extern std::uint32_t ps_slot_id;
 extern ngx_str_t ps_zone_name;
 
-// ---- ngx_http_portfolio_stream_zone.cpp ------------------------------------
+// ---- shm/ngx_ps_zone.cpp ------------------------------------
 
 // Marks this worker's slot as exiting once nginx is shutting it down.
 void mark_exiting();
@@ -105,7 +105,7 @@ void mark_exiting();
 // how many.
 ngx_uint_t reclaim_locked(ngx_log_t* log);
 
-// ---- ngx_http_portfolio_stream_limits.cpp ----------------------------------
+// ---- shm/ngx_ps_limits.cpp ----------------------------------
 
 // The per-user rbtree's insert (ngx_rbtree_init, and reset per process before
 // every insert: it is this process's address of the function).

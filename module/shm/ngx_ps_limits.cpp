@@ -1,9 +1,9 @@
 // The connection limits (portfolio_stream_max_connections_per_user and
 // portfolio_stream_max_connections): the per-user rbtree in the shared-memory
 // zone, and acquire/release of a connection. The zone's layout, slot identity
-// and reclaim are described in ngx_http_portfolio_stream_zone.cpp.
+// and reclaim are described in shm/ngx_ps_zone.cpp.
 
-#include "ngx_http_portfolio_stream_zone.h"
+#include "ngx_ps_zone.h"
 
 namespace ngx_ps_zone {
 
@@ -132,7 +132,7 @@ void retry_after(ngx_http_request_t* r) {
 }
 
 ngx_int_t reject_unavailable(ngx_http_request_t* r) {
-  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::rejected_global_limit, 1);
+  ngx_ps_stat_add(ngx_ps_stat::rejected_global_limit, 1);
   retry_after(r);
   return NGX_HTTP_SERVICE_UNAVAILABLE;
 }
@@ -141,12 +141,12 @@ ngx_int_t reject_unavailable(ngx_http_request_t* r) {
 
 }  // namespace ngx_ps_zone
 
-// ---- the interface (ngx_http_portfolio_stream_stats.h) -------------------------
+// ---- the interface (shm/ngx_ps_stats.h) -------------------------
 
 using namespace ngx_ps_zone;
 
-ngx_int_t ngx_http_portfolio_stream_limits_acquire(ngx_http_request_t* r, std::string_view user_id,
-                                                   ngx_http_portfolio_stream_loc_conf_t* lcf) {
+ngx_int_t ngx_ps_limits_acquire(ngx_http_request_t* r, std::string_view user_id,
+                                ngx_http_portfolio_stream_loc_conf_t* lcf) {
   ngx_log_t* log = r->connection->log;
   if (ps_slot == nullptr) {
     zone_full_log(log, " (no worker slot)");
@@ -185,7 +185,7 @@ ngx_int_t ngx_http_portfolio_stream_limits_acquire(ngx_http_request_t* r, std::s
     if (per_user) {
       ngx_log_error(NGX_LOG_INFO, log, 0, "portfolio_stream: user has %uL connections, the limit (429)",
                     per_user_max);
-      ngx_http_portfolio_stream_stat_add(ngx_ps_stat::rejected_per_user_limit, 1);
+      ngx_ps_stat_add(ngx_ps_stat::rejected_per_user_limit, 1);
       return NGX_HTTP_TOO_MANY_REQUESTS;
     }
     ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -239,7 +239,7 @@ ngx_int_t ngx_http_portfolio_stream_limits_acquire(ngx_http_request_t* r, std::s
   return NGX_OK;
 }
 
-void ngx_http_portfolio_stream_limits_release(std::string_view user_id) {
+void ngx_ps_limits_release(std::string_view user_id) {
   if (ps_slot == nullptr) {
     return;
   }

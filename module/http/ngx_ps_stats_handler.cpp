@@ -27,7 +27,7 @@
 #include <exception>
 #include <string>
 
-#include "ngx_http_portfolio_stream_zone.h"
+#include "ngx_ps_zone.h"
 
 namespace {
 
@@ -243,13 +243,13 @@ ngx_int_t handle(ngx_http_request_t* r) {
       ngx_http_get_module_loc_conf(r, ngx_http_portfolio_stream_module));
 
   view_t v;
-  if (ngx_http_portfolio_stream_zone_snapshot(&v.snap, r->connection->log) != NGX_OK) {
+  if (ngx_ps_zone_snapshot(&v.snap, r->connection->log) != NGX_OK) {
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "portfolio_stream: stats without a zone in this process");
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   const ngx_ps_snapshot_t& s = v.snap;
-  if (ngx_http_portfolio_stream_disabled_by_env() || pmcf->stream_locations == 0) {
+  if (ngx_ps_disabled_by_env() || pmcf->stream_locations == 0) {
     v.status = "disabled";
   } else if (s.redis_down > 0) {
     v.status = "degraded";

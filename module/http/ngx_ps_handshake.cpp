@@ -12,8 +12,8 @@
 #include "session_json.h"
 #include "ws_handshake.h"
 
-#include "ngx_http_portfolio_stream.h"
-#include "ngx_http_portfolio_stream_stats.h"
+#include "ngx_ps_module.h"
+#include "ngx_ps_stats.h"
 
 namespace {
 
@@ -30,7 +30,7 @@ struct handshake_ctx_t {
 };
 
 ngx_int_t reject(ngx_http_request_t* r, ngx_uint_t status, ngx_ps_stat counter) {
-  ngx_http_portfolio_stream_stat_add(counter, 1);
+  ngx_ps_stat_add(counter, 1);
   ngx_http_discard_request_body(r);
   return status;
 }
@@ -179,9 +179,9 @@ void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& use
   }
 #endif
 
-  if (ngx_http_portfolio_stream_conn_start(c, lcf, user_id, session_key, response, early,
-                                           deflate ? &*deflate : nullptr) != NGX_OK) {
-    ngx_http_portfolio_stream_limits_release(user_id);
+  if (ngx_ps_conn_start(c, lcf, user_id, session_key, response, early, deflate ? &*deflate : nullptr) !=
+      NGX_OK) {
+    ngx_ps_limits_release(user_id);
     ngx_http_close_connection(c);
   }
 }
@@ -209,7 +209,7 @@ void on_session(void* data, ngx_ps_get_result rc, std::string_view value) {
       finish(r, reject(r, NGX_HTTP_UNAUTHORIZED, ngx_ps_stat::rejected_unauthorized));
       return;
     }
-    ngx_int_t limit = ngx_http_portfolio_stream_limits_acquire(r, *user, lcf);
+    ngx_int_t limit = ngx_ps_limits_acquire(r, *user, lcf);
     if (limit != NGX_OK) {
       finish(r, limit);
       return;
@@ -226,7 +226,7 @@ ngx_int_t handle(ngx_http_request_t* r) {
   auto* lcf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(
       ngx_http_get_module_loc_conf(r, ngx_http_portfolio_stream_module));
 
-  if (!lcf->enable || ngx_http_portfolio_stream_disabled_by_env()) {
+  if (!lcf->enable || ngx_ps_disabled_by_env()) {
     return reject(r, NGX_HTTP_SERVICE_UNAVAILABLE, ngx_ps_stat::rejected_disabled);
   }
 
@@ -269,7 +269,7 @@ ngx_int_t handle(ngx_http_request_t* r) {
     case ps::UpgradeCheck::bad_request:
       return reject(r, NGX_HTTP_BAD_REQUEST, ngx_ps_stat::rejected_bad_handshake);
     case ps::UpgradeCheck::bad_version:
-      ngx_http_portfolio_stream_stat_add(ngx_ps_stat::rejected_bad_handshake, 1);
+      ngx_ps_stat_add(ngx_ps_stat::rejected_bad_handshake, 1);
       return upgrade_required(r);
   }
 

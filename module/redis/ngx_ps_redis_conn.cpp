@@ -101,13 +101,13 @@ void ev_cleanup(void* p) noexcept {
   pc->handshake = 0;
 
   if (!pc->is_cmd) {
-    if (g.channels != nullptr) {
-      g.channels->clear();
+    if (worker.channels != nullptr) {
+      worker.channels->clear();
     }
-    g.stats.subscriptions = 0;
+    worker.stats.subscriptions = 0;
   }
 
-  if (g.exiting) {
+  if (worker.exiting) {
     return;
   }
 
@@ -123,7 +123,7 @@ void ev_cleanup(void* p) noexcept {
   if (was == conn_state::ready) {
     // Back to quick retries only after the connection proved itself (it
     // answered and lasted): a Redis that accepts and never answers, or one
-    // that drops us right after a reply (e.g. a NOPERM to SUBSCRIBE), would
+    // that drops us right after a reply (e.worker. a NOPERM to SUBSCRIBE), would
     // otherwise be hammered at the minimum delay forever.
     ngx_msec_t lasted = ngx_current_msec - pc->up_since;
     if ((pc->answered && lasted >= kBackoffMax) || lasted >= 10 * kBackoffMax) {
@@ -134,9 +134,9 @@ void ev_cleanup(void* p) noexcept {
       }
     }
     if (!pc->is_cmd) {
-      g.notify_down = true;
-      if (!g.notify_ev.posted) {
-        ngx_post_event(&g.notify_ev, &ngx_posted_events);
+      worker.notify_down = true;
+      if (!worker.notify_ev.posted) {
+        ngx_post_event(&worker.notify_ev, &ngx_posted_events);
       }
     }
     // A connection that did work is worth a line every time it is lost; one
@@ -144,7 +144,7 @@ void ev_cleanup(void* p) noexcept {
     if (!quiet && pc->fail_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s lost: %s; reconnecting", pc->name,
-                    g.where.c_str(), why);
+                    worker.where.c_str(), why);
     }
   } else {
     pc->attempts++;
@@ -152,7 +152,7 @@ void ev_cleanup(void* p) noexcept {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s failed: %s "
                     "(attempt %ui%s); retrying with backoff",
-                    pc->name, g.where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
+                    pc->name, worker.where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
     }
   }
   conn_schedule_retry(pc);
@@ -176,14 +176,14 @@ void conn_owe(ps_conn* pc, ngx_uint_t n) {
   }
   pc->outstanding += n;
   if (!pc->timer.timer_set) {
-    ngx_add_timer(&pc->timer, g.timeout);
+    ngx_add_timer(&pc->timer, worker.timeout);
   }
 }
 
 void conn_progress(ps_conn* pc) {
   pc->last_progress = ngx_current_msec;
   if (!pc->answered) {
-    // Only a Redis that answers has recovered: until then (e.g. one that
+    // Only a Redis that answers has recovered: until then (e.worker. one that
     // accepts and hangs) repeated losses stay rate-limited.
     pc->answered = true;
     pc->fail_log.reset();
@@ -232,7 +232,8 @@ void on_handshake_reply(redisAsyncContext* ac, void* r, void* privdata, const ch
       ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
                     "portfolio_stream: Redis %s on the %s connection to %s failed: \"%*s\" "
                     "(retrying with backoff%s)",
-                    what, pc->name, g.where.c_str(), reply->len, reply->str, suppressed_note(skipped).buf);
+                    what, pc->name, worker.where.c_str(), reply->len, reply->str,
+                    suppressed_note(skipped).buf);
     }
     pc->fail_logged = true;  // the teardown line would only repeat this one
     conn_fail(pc, what[0] == 'A' ? "AUTH failed" : "SELECT failed");
@@ -264,32 +265,32 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
     return;
   }
   redisAsyncContext* ac = pc->ac;
-  if (g.unix_path.empty()) {
+  if (worker.unix_path.empty()) {
     (void)redisEnableKeepAlive(&ac->c);  // notices a vanished peer while idle
   }
 
   pc->state = conn_state::handshake;
-  if (!g.password.empty()) {
+  if (!worker.password.empty()) {
     const char* argv[3];
     std::size_t lens[3];
     int argc = 0;
     argv[argc] = "AUTH";
     lens[argc++] = 4;
-    if (!g.username.empty()) {
-      argv[argc] = g.username.data();
-      lens[argc++] = g.username.size();
+    if (!worker.username.empty()) {
+      argv[argc] = worker.username.data();
+      lens[argc++] = worker.username.size();
     }
-    argv[argc] = g.password.data();
-    lens[argc++] = g.password.size();
+    argv[argc] = worker.password.data();
+    lens[argc++] = worker.password.size();
     if (redisAsyncCommandArgv(ac, on_auth_reply, pc, argc, argv, lens) != REDIS_OK) {
       return;  // never ready unauthenticated: the connect timer ends it
     }
     pc->handshake++;
   }
   // Pub/sub channels are not per database: SELECT only for session GETs.
-  if (pc->is_cmd && g.db != 0) {
+  if (pc->is_cmd && worker.db != 0) {
     char buf[NGX_INT_T_LEN];
-    u_char* end = ngx_sprintf(reinterpret_cast<u_char*>(buf), "%i", g.db);
+    u_char* end = ngx_sprintf(reinterpret_cast<u_char*>(buf), "%i", worker.db);
     const char* argv[2] = {"SELECT", buf};
     std::size_t lens[2] = {6, static_cast<std::size_t>(end - reinterpret_cast<u_char*>(buf))};
     if (redisAsyncCommandArgv(ac, on_select_reply, pc, 2, argv, lens) != REDIS_OK) {
@@ -316,12 +317,12 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
 }  // namespace
 
 void conn_start(ps_conn* pc) {
-  if (g.exiting || pc->ac != nullptr) {
+  if (worker.exiting || pc->ac != nullptr) {
     return;
   }
   const char* why = nullptr;
-  redisAsyncContext* ac = g.unix_path.empty() ? redisAsyncConnect(g.host.c_str(), g.port)
-                                              : redisAsyncConnectUnix(g.unix_path.c_str());
+  redisAsyncContext* ac = worker.unix_path.empty() ? redisAsyncConnect(worker.host.c_str(), worker.port)
+                                                   : redisAsyncConnectUnix(worker.unix_path.c_str());
   if (ac == nullptr) {
     why = "out of memory";
   } else if (ac->err != 0) {
@@ -343,7 +344,7 @@ void conn_start(ps_conn* pc) {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s failed: %s "
                     "(attempt %ui%s); retrying with backoff",
-                    pc->name, g.where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
+                    pc->name, worker.where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
     }
     if (ac != nullptr) {
       redisAsyncFree(ac);  // no hooks set yet: hiredis just closes its fd
@@ -376,7 +377,7 @@ void conn_start(ps_conn* pc) {
   ac->ev.cleanup = ev_cleanup;
   redisAsyncSetConnectCallback(ac, on_connect);  // also waits for writability
 
-  ngx_add_timer(&pc->timer, g.timeout);
+  ngx_add_timer(&pc->timer, worker.timeout);
 }
 
 void conn_ready(ps_conn* pc) {
@@ -386,14 +387,14 @@ void conn_ready(ps_conn* pc) {
   pc->state = conn_state::ready;
   pc->up_since = ngx_current_msec;
   if (pc->ever_ready) {
-    g.stats.reconnects++;
+    worker.stats.reconnects++;
   }
   if (pc->ever_ready || pc->attempts > 0) {
     ngx_uint_t skipped = 0;
     if (pc->up_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_NOTICE, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s %s after %ui failed attempts%s", pc->name,
-                    g.where.c_str(), pc->ever_ready ? "re-established" : "is up", pc->attempts,
+                    worker.where.c_str(), pc->ever_ready ? "re-established" : "is up", pc->attempts,
                     suppressed_note(skipped).buf);
     }
   }
@@ -407,25 +408,25 @@ void conn_ready(ps_conn* pc) {
     return;
   }
   // Idle health check, first due connect_timeout from now (on_probe).
-  ngx_add_timer(&pc->probe, g.timeout);
-  if (!g.notify_ev.posted) {
-    ngx_post_event(&g.notify_ev, &ngx_posted_events);
+  ngx_add_timer(&pc->probe, worker.timeout);
+  if (!worker.notify_ev.posted) {
+    ngx_post_event(&worker.notify_ev, &ngx_posted_events);
   }
 }
 
 namespace {
 
 void conn_schedule_retry(ps_conn* pc) {
-  if (g.exiting) {
+  if (worker.exiting) {
     return;
   }
   // Every pub/sub failure passes here; only the first one before the handler
   // heard anything matters (see ps_redis::notified_any; a lost ready
   // connection posts its own state(false) in ev_cleanup).
-  if (!pc->is_cmd && !g.notified_any) {
-    g.notify_down = true;
-    if (!g.notify_ev.posted) {
-      ngx_post_event(&g.notify_ev, &ngx_posted_events);
+  if (!pc->is_cmd && !worker.notified_any) {
+    worker.notify_down = true;
+    if (!worker.notify_ev.posted) {
+      ngx_post_event(&worker.notify_ev, &ngx_posted_events);
     }
   }
   ngx_msec_t base = pc->backoff;
@@ -444,8 +445,8 @@ void conn_schedule_retry(ps_conn* pc) {
   pc->backoff = base * 2 > kBackoffMax ? kBackoffMax : base * 2;
   // Lookups that wait for the connection should see at least one attempt
   // within their connect_timeout.
-  if (pc->is_cmd && !ngx_queue_empty(&g.waiting) && delay > g.timeout / 2) {
-    delay = g.timeout / 2;
+  if (pc->is_cmd && !ngx_queue_empty(&worker.waiting) && delay > worker.timeout / 2) {
+    delay = worker.timeout / 2;
   }
   ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ps_log(), 0, "portfolio_stream: Redis %s: next attempt in %M ms",
                  pc->name, delay);
@@ -460,15 +461,15 @@ void on_conn_timer(ngx_event_t* ev) noexcept {
     return;
   }
   if (pc->state != conn_state::ready) {
-    // (An error reply to the health SUBSCRIBE, e.g. NOPERM for an ACL user
+    // (An error reply to the health SUBSCRIBE, e.worker. NOPERM for an ACL user
     // without access to portfolio_stream:health:*, does not wait for this:
     // hiredis 0.14 drops the context at once with Redis' words as the
     // error, which ev_cleanup logs.)
     const char* why = "connect timed out";
     if (pc->state == conn_state::handshake) {
-      why = pc->is_cmd           ? "no answer to AUTH/SELECT in time"
-            : g.password.empty() ? "no answer to SUBSCRIBE in time"
-                                 : "no answer to AUTH/SUBSCRIBE in time";
+      why = pc->is_cmd                ? "no answer to AUTH/SELECT in time"
+            : worker.password.empty() ? "no answer to SUBSCRIBE in time"
+                                      : "no answer to AUTH/SUBSCRIBE in time";
     }
     conn_fail(pc, why);
     return;
@@ -477,10 +478,10 @@ void on_conn_timer(ngx_event_t* ev) noexcept {
     return;
   }
   ngx_msec_t idle = ngx_current_msec - pc->last_progress;
-  if (idle >= g.timeout) {
+  if (idle >= worker.timeout) {
     conn_fail(pc, "no reply within connect_timeout");
   } else {
-    ngx_add_timer(&pc->timer, g.timeout - idle);
+    ngx_add_timer(&pc->timer, worker.timeout - idle);
   }
 }
 

@@ -184,7 +184,7 @@ struct ps_redis {
 };
 
 // The adapter's state, one per worker process (ngx_ps_redis.cpp).
-extern ps_redis g;
+extern ps_redis worker;
 
 // ", 5 similar messages suppressed" or "": most lines have nothing to report.
 struct suppressed_note {
@@ -203,8 +203,8 @@ inline ngx_log_t* ps_log() { return ngx_cycle->log; }
 }  // namespace ngx_ps_redis_internal
 
 struct ngx_ps_get_t {
-  ngx_queue_t dlink;  // in g.deadlines while the outcome is undecided
-  ngx_queue_t qlink;  // in g.waiting or g.answers
+  ngx_queue_t dlink;  // in worker.deadlines while the outcome is undecided
+  ngx_queue_t qlink;  // in worker.waiting or worker.answers
   ngx_msec_t deadline;
   ngx_ps_get_handler_pt handler;
   void* data;

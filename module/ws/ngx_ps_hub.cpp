@@ -13,10 +13,10 @@
 #include "server_messages.h"
 #include "subscription_table.h"
 
-#include "ngx_http_portfolio_stream.h"
-#include "ngx_http_portfolio_stream_stats.h"
+#include "ngx_ps_module.h"
+#include "ngx_ps_stats.h"
 
-using conn_t = ngx_http_portfolio_stream_conn_t;
+using conn_t = ngx_ps_conn_t;
 
 // Connections of one user (in this worker) with the same filter and
 // location: they get identical frames, so they share one batcher.
@@ -61,18 +61,18 @@ struct hub_t {
   ps::Compressor compressor;  // permessage-deflate: one per worker, reset per message
 };
 
-hub_t* hub;  // created in init_process, destroyed in exit_process
+hub_t* worker_hub;  // created in init_process, destroyed in exit_process
 
 void stat_redis() {
-  if (hub == nullptr) {
+  if (worker_hub == nullptr) {
     return;
   }
-  ngx_http_portfolio_stream_stat_redis(hub->pubsub_up, hub->table.live_count());
+  ngx_ps_stat_redis(worker_hub->pubsub_up, worker_hub->table.live_count());
   ngx_uint_t reconnects = ngx_ps_redis_stats()->reconnects;
-  if (reconnects != hub->reconnects_reported) {
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::redis_reconnects,
-                                       ngx_atomic_int_t(reconnects - hub->reconnects_reported));
-    hub->reconnects_reported = reconnects;
+  if (reconnects != worker_hub->reconnects_reported) {
+    ngx_ps_stat_add(ngx_ps_stat::redis_reconnects,
+                    ngx_atomic_int_t(reconnects - worker_hub->reconnects_reported));
+    worker_hub->reconnects_reported = reconnects;
   }
 }
 
@@ -89,9 +89,9 @@ void for_each_conn(ngx_queue_t* list, F&& f) {
 void send_connected(conn_t* wc) {
   wc->connected_sent = 1;
   wc->degraded = 0;
-  ngx_http_portfolio_stream_conn_send_text(
+  ngx_ps_conn_send_text(
       wc, ps::connected_message(wc->user->user_id, wc->filter, std::int64_t(wc->lcf->batch_window),
-                                std::int64_t(wc->lcf->heartbeat), ngx_http_portfolio_stream_now_ms()));
+                                std::int64_t(wc->lcf->heartbeat), ngx_ps_now_ms()));
 }
 
 // Built once per worker: an outage tells every connection the same bytes.
@@ -117,15 +117,15 @@ void send_command(table_t::Command cmd, std::string_view channel) {
 ps::SharedBytes deflated_frame(const ps::Batcher::Output& out, conn_t* wc, ps::SharedBytes& batch_cache) {
   const bool bare = out.events.size() == 1 && out.events.front()->frame.data() == out.frame.data();
   return ps::deflated_frame_cached(bare ? out.events.front()->deflated : batch_cache, out.frame,
-                                   hub->compressor, wc->deflate_window_bits);
+                                   worker_hub->compressor, wc->deflate_window_bits);
 }
 
 // Queues one batcher output on every connection of the group.
 void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
-  std::int64_t now = ngx_http_portfolio_stream_now_ms();
+  std::int64_t now = ngx_ps_now_ms();
   for (const auto& ev : out.events) {
     if (ev->ts) {
-      ngx_http_portfolio_stream_stat_latency(now - *ev->ts);
+      ngx_ps_stat_latency(now - *ev->ts);
     }
   }
   ps::SharedBytes batch_deflated;
@@ -135,15 +135,15 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
       return;
     }
     if (wc->deflate) {
-      ngx_http_portfolio_stream_conn_send(wc, deflated_frame(out, wc, batch_deflated));
+      ngx_ps_conn_send(wc, deflated_frame(out, wc, batch_deflated));
     } else {
-      ngx_http_portfolio_stream_conn_send(wc, out.frame);
+      ngx_ps_conn_send(wc, out.frame);
     }
     frames++;
   });
   // One shared-memory add per output, not one per connection.
   if (frames > 0) {
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::event_frames_sent, frames);
+    ngx_ps_stat_add(ngx_ps_stat::event_frames_sent, frames);
   }
 }
 
@@ -154,7 +154,7 @@ void count_deliveries(ngx_ps_group_t* g) {
   ngx_atomic_int_t n = 0;
   for_each_conn(&g->conns, [&](conn_t* wc) { n += wc->connected_sent && !wc->closing; });
   if (n > 0) {
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_delivered, n);
+    ngx_ps_stat_add(ngx_ps_stat::events_delivered, n);
   }
 }
 
@@ -178,7 +178,7 @@ void group_event(ngx_ps_group_t* g, const ps::EventPtr& ev) {
     deliver(g, out);
   }
   if (std::uint64_t replaced = g->batcher.coalesced() - before) {
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_coalesced, ngx_atomic_int_t(replaced));
+    ngx_ps_stat_add(ngx_ps_stat::events_coalesced, ngx_atomic_int_t(replaced));
   }
   arm_timer(g);
 }
@@ -232,16 +232,17 @@ void join_group(conn_t* wc, ps::ChannelMask mask) {
 }
 
 void count_invalid(ps::EventError err, std::string_view channel) {
-  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_invalid, 1);
+  ngx_ps_stat_add(ngx_ps_stat::events_invalid, 1);
   // At most one line a second: a broken publisher must not flood the log.
-  if (ngx_current_msec - hub->last_invalid_log >= 1000 || hub->last_invalid_log == 0) {
-    hub->last_invalid_log = ngx_current_msec;
+  if (ngx_current_msec - worker_hub->last_invalid_log >= 1000 || worker_hub->last_invalid_log == 0) {
+    worker_hub->last_invalid_log = ngx_current_msec;
     const char* why = err == ps::EventError::too_large      ? "larger than portfolio_stream_max_event_size"
                       : err == ps::EventError::unknown_type ? "of unknown type"
                       : err == ps::EventError::not_object   ? "not a JSON object"
                                                             : "not valid JSON";
     ngx_str_t ch{channel.size(), (u_char*)channel.data()};
-    ngx_log_error(NGX_LOG_WARN, hub->log, 0, "portfolio_stream: dropped an event on \"%V\": %s", &ch, why);
+    ngx_log_error(NGX_LOG_WARN, worker_hub->log, 0, "portfolio_stream: dropped an event on \"%V\": %s", &ch,
+                  why);
   }
 }
 
@@ -249,13 +250,13 @@ void count_invalid(ps::EventError err, std::string_view channel) {
 
 void on_message(std::string_view channel, std::string_view payload) {
   try {
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::events_received, 1);
-    entry_t* e = hub->table.find(channel);
+    ngx_ps_stat_add(ngx_ps_stat::events_received, 1);
+    entry_t* e = worker_hub->table.find(channel);
     if (e == nullptr || !e->live()) {
       return;
     }
     ps::EventInfo info;
-    ps::EventError err = ps::parse_event(payload, hub->max_event_size, info);
+    ps::EventError err = ps::parse_event(payload, worker_hub->max_event_size, info);
     if (err != ps::EventError::none) {
       count_invalid(err, channel);
       return;
@@ -269,7 +270,7 @@ void on_message(std::string_view channel, std::string_view payload) {
       return;
     }
     // The broadcast channel: every listening connection's group, once.
-    ngx_uint_t mark = ++hub->mark;
+    ngx_uint_t mark = ++worker_hub->mark;
     for_each_conn(&u.conns, [&](conn_t* wc) {
       if (wc->group != nullptr && wc->group->mark != mark) {
         wc->group->mark = mark;
@@ -277,13 +278,13 @@ void on_message(std::string_view channel, std::string_view payload) {
       }
     });
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, hub->log, 0, "portfolio_stream: internal error dispatching an event");
+    ngx_log_error(NGX_LOG_ERR, worker_hub->log, 0, "portfolio_stream: internal error dispatching an event");
   }
 }
 
 void on_subscribed(std::string_view channel) {
   try {
-    auto r = hub->table.on_subscribed(channel);
+    auto r = worker_hub->table.on_subscribed(channel);
     send_command(r.command, channel);
     stat_redis();
     if (r.became_live == nullptr) {
@@ -299,7 +300,7 @@ void on_subscribed(std::string_view channel) {
         }
       } else if (wc->degraded) {
         wc->degraded = 0;
-        ngx_http_portfolio_stream_conn_send(wc, status_frame(true));
+        ngx_ps_conn_send(wc, status_frame(true));
       }
     };
     if (!u.user_id.empty()) {
@@ -310,34 +311,35 @@ void on_subscribed(std::string_view channel) {
       for_each_conn(&u.conns, wake);
     }
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, hub->log, 0, "portfolio_stream: internal error on a subscribe reply");
+    ngx_log_error(NGX_LOG_ERR, worker_hub->log, 0, "portfolio_stream: internal error on a subscribe reply");
   }
 }
 
 void on_unsubscribed(std::string_view channel) {
   try {
-    send_command(hub->table.on_unsubscribed(channel), channel);
+    send_command(worker_hub->table.on_unsubscribed(channel), channel);
     stat_redis();
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, hub->log, 0, "portfolio_stream: internal error on an unsubscribe reply");
+    ngx_log_error(NGX_LOG_ERR, worker_hub->log, 0,
+                  "portfolio_stream: internal error on an unsubscribe reply");
   }
 }
 
 void on_state(bool up) {
   try {
-    hub->pubsub_up = up;
+    worker_hub->pubsub_up = up;
     if (!up) {
-      hub->table.on_connection_lost();
-      for_each_conn(&hub->conns, [](conn_t* wc) {
+      worker_hub->table.on_connection_lost();
+      for_each_conn(&worker_hub->conns, [](conn_t* wc) {
         if (wc->connected_sent && !wc->degraded && !wc->closing) {
           wc->degraded = 1;
-          ngx_http_portfolio_stream_conn_send(wc, status_frame(false));
+          ngx_ps_conn_send(wc, status_frame(false));
         }
       });
       stat_redis();
       return;
     }
-    std::vector<std::string> channels = hub->table.resubscribe_all();
+    std::vector<std::string> channels = worker_hub->table.resubscribe_all();
     std::vector<std::string_view> batch;
     batch.reserve(kSubscribeBatch);
     for (std::size_t i = 0; i < channels.size(); i++) {
@@ -349,14 +351,15 @@ void on_state(bool up) {
     }
     stat_redis();
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, hub->log, 0, "portfolio_stream: internal error on a Redis state change");
+    ngx_log_error(NGX_LOG_ERR, worker_hub->log, 0,
+                  "portfolio_stream: internal error on a Redis state change");
   }
 }
 
 const ngx_ps_pubsub_handler_t pubsub_handler = {on_message, on_subscribed, on_unsubscribed, on_state};
 
 entry_t* acquire(std::string_view channel, table_t::Command* cmd) {
-  auto [e, c] = hub->table.acquire(channel);
+  auto [e, c] = worker_hub->table.acquire(channel);
   *cmd = c;
   if (e->local.entry == nullptr) {
     e->local.entry = e;
@@ -373,7 +376,7 @@ ngx_ps_group_t::ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m,
   ngx_queue_init(&conns);
   timer.handler = group_timer;
   timer.data = this;
-  timer.log = hub->log;
+  timer.log = worker_hub->log;
   timer.cancelable = 1;
 }
 
@@ -383,7 +386,7 @@ ngx_ps_group_t::~ngx_ps_group_t() {
   }
 }
 
-void ngx_http_portfolio_stream_hub_attach(conn_t* wc, std::string_view user_id) {
+void ngx_ps_hub_attach(conn_t* wc, std::string_view user_id) {
   std::string channel;
   channel.reserve(wc->lcf->channel_prefix.len + user_id.size());
   channel.append(ngx_ps_sv(wc->lcf->channel_prefix)).append(user_id);
@@ -395,7 +398,7 @@ void ngx_http_portfolio_stream_hub_attach(conn_t* wc, std::string_view user_id) 
   }
   wc->user = &e->local;
   join_group(wc, wc->filter);
-  ngx_queue_insert_tail(&hub->conns, &wc->worker_link.queue);
+  ngx_queue_insert_tail(&worker_hub->conns, &wc->worker_link.queue);
   send_command(cmd, channel);
 
   bool live = e->live();
@@ -413,28 +416,28 @@ void ngx_http_portfolio_stream_hub_attach(conn_t* wc, std::string_view user_id) 
   stat_redis();
 }
 
-void ngx_http_portfolio_stream_hub_detach(conn_t* wc) {
+void ngx_ps_hub_detach(conn_t* wc) {
   if (wc->user == nullptr) {
     return;
   }
-  ngx_http_portfolio_stream_limits_release(wc->user->user_id);
+  ngx_ps_limits_release(wc->user->user_id);
   leave_group(wc);
   ngx_queue_remove(&wc->worker_link.queue);
   entry_t* e = static_cast<entry_t*>(wc->user->entry);
   wc->user = nullptr;
   std::string channel = e->channel();
-  send_command(hub->table.release(e), channel);
+  send_command(worker_hub->table.release(e), channel);
   if (wc->broadcast != nullptr) {
     ngx_queue_remove(&wc->broadcast_link.queue);
     entry_t* b = static_cast<entry_t*>(wc->broadcast->entry);
     wc->broadcast = nullptr;
     std::string bchannel = b->channel();
-    send_command(hub->table.release(b), bchannel);
+    send_command(worker_hub->table.release(b), bchannel);
   }
   stat_redis();
 }
 
-void ngx_http_portfolio_stream_hub_set_filter(conn_t* wc, ps::ChannelMask filter) {
+void ngx_ps_hub_set_filter(conn_t* wc, ps::ChannelMask filter) {
   if (wc->filter == filter || wc->user == nullptr) {
     wc->filter = filter;
     return;
@@ -451,35 +454,35 @@ void ngx_http_portfolio_stream_hub_set_filter(conn_t* wc, ps::ChannelMask filter
   join_group(wc, filter);
 }
 
-std::string_view ngx_http_portfolio_stream_user_id(const conn_t* wc) {
+std::string_view ngx_ps_user_id(const conn_t* wc) {
   return wc->user ? std::string_view(wc->user->user_id) : std::string_view();
 }
 
-ngx_int_t ngx_http_portfolio_stream_hub_init(ngx_cycle_t* cycle) {
+ngx_int_t ngx_ps_hub_init(ngx_cycle_t* cycle) {
   auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
       ngx_http_cycle_get_module_main_conf(cycle, ngx_http_portfolio_stream_module));
   try {
-    hub = new hub_t();
+    worker_hub = new hub_t();
   } catch (...) {
     return NGX_ERROR;
   }
-  ngx_queue_init(&hub->conns);
-  hub->max_event_size = pmcf->max_event_size;
-  hub->log = cycle->log;
+  ngx_queue_init(&worker_hub->conns);
+  worker_hub->max_event_size = pmcf->max_event_size;
+  worker_hub->log = cycle->log;
   return ngx_ps_redis_init_process(cycle, &pmcf->redis, &pubsub_handler);
 }
 
-void ngx_http_portfolio_stream_hub_exit(ngx_cycle_t* cycle) {
-  if (hub == nullptr) {
+void ngx_ps_hub_exit(ngx_cycle_t* cycle) {
+  if (worker_hub == nullptr) {
     return;
   }
   // Connections still open when the worker exits (worker_shutdown_timeout,
   // or a peer that never answered our close) are closed now.
-  while (!ngx_queue_empty(&hub->conns)) {
-    ngx_queue_t* q = ngx_queue_head(&hub->conns);
-    ngx_http_portfolio_stream_conn_abort(reinterpret_cast<ngx_ps_link_t*>(q)->conn);
+  while (!ngx_queue_empty(&worker_hub->conns)) {
+    ngx_queue_t* q = ngx_queue_head(&worker_hub->conns);
+    ngx_ps_conn_abort(reinterpret_cast<ngx_ps_link_t*>(q)->conn);
   }
   ngx_ps_redis_exit_process();
-  delete hub;
-  hub = nullptr;
+  delete worker_hub;
+  worker_hub = nullptr;
 }

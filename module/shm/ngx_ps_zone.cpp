@@ -52,15 +52,15 @@
 // second per worker; nothing crashes.
 //
 // Files: this one has the zone itself (creation, worker slots, counters, the
-// snapshot for stats); ngx_http_portfolio_stream_limits.cpp has the per-user
+// snapshot for stats); shm/ngx_ps_limits.cpp has the per-user
 // rbtree and the connection limits (acquire/release). Both share the layout
-// and this process's view of it (ngx_http_portfolio_stream_zone.h).
+// and this process's view of it (shm/ngx_ps_zone.h).
 
 #include <cerrno>
 #include <csignal>
 #include <sys/types.h>
 
-#include "ngx_http_portfolio_stream_zone.h"
+#include "ngx_ps_zone.h"
 
 namespace ngx_ps_zone {
 
@@ -209,11 +209,11 @@ ngx_int_t zone_init(ngx_shm_zone_t* shm_zone, void* data) {
 
 }  // namespace ngx_ps_zone
 
-// ---- the interface (ngx_http_portfolio_stream_stats.h) -------------------------
+// ---- the interface (shm/ngx_ps_stats.h) -------------------------
 
 using namespace ngx_ps_zone;
 
-char* ngx_http_portfolio_stream_zone_add(ngx_conf_t* cf, ngx_http_portfolio_stream_main_conf_t* pmcf) {
+char* ngx_ps_zone_add(ngx_conf_t* cf, ngx_http_portfolio_stream_main_conf_t* pmcf) {
   auto* ctx = static_cast<ngx_ps_zone_ctx_t*>(ngx_pcalloc(cf->pool, sizeof(ngx_ps_zone_ctx_t)));
   if (ctx == nullptr) {
     return static_cast<char*>(NGX_CONF_ERROR);
@@ -233,7 +233,7 @@ char* ngx_http_portfolio_stream_zone_add(ngx_conf_t* cf, ngx_http_portfolio_stre
   return NGX_CONF_OK;
 }
 
-ngx_int_t ngx_http_portfolio_stream_zone_init_process(ngx_cycle_t* cycle) {
+ngx_int_t ngx_ps_zone_init_process(ngx_cycle_t* cycle) {
   ps_sh = nullptr;
   ps_shpool = nullptr;
   ps_slot = nullptr;
@@ -288,7 +288,7 @@ ngx_int_t ngx_http_portfolio_stream_zone_init_process(ngx_cycle_t* cycle) {
   return NGX_OK;
 }
 
-void ngx_http_portfolio_stream_zone_exit_process(ngx_cycle_t* cycle) {
+void ngx_ps_zone_exit_process(ngx_cycle_t* cycle) {
   if (ps_slot == nullptr) {
     return;
   }
@@ -309,13 +309,13 @@ void ngx_http_portfolio_stream_zone_exit_process(ngx_cycle_t* cycle) {
   ps_shpool = nullptr;
 }
 
-void ngx_http_portfolio_stream_stat_add(ngx_ps_stat stat, ngx_atomic_int_t n) {
+void ngx_ps_stat_add(ngx_ps_stat stat, ngx_atomic_int_t n) {
   if (ps_slot != nullptr) {
     (void)ngx_atomic_fetch_add(&ps_slot->counters[static_cast<unsigned>(stat)], n);
   }
 }
 
-void ngx_http_portfolio_stream_stat_latency(std::int64_t age_ms) {
+void ngx_ps_stat_latency(std::int64_t age_ms) {
   if (ps_sh == nullptr) {
     return;
   }
@@ -353,7 +353,7 @@ void ngx_http_portfolio_stream_stat_latency(std::int64_t age_ms) {
   }
 }
 
-void ngx_http_portfolio_stream_stat_closed(ngx_msec_t duration_ms) {
+void ngx_ps_stat_closed(ngx_msec_t duration_ms) {
   if (ps_slot == nullptr) {
     return;
   }
@@ -363,7 +363,7 @@ void ngx_http_portfolio_stream_stat_closed(ngx_msec_t duration_ms) {
   disconnects_add(static_cast<std::uint64_t>(ngx_time()), 1);
 }
 
-void ngx_http_portfolio_stream_stat_redis(bool connected, ngx_uint_t subscriptions) {
+void ngx_ps_stat_redis(bool connected, ngx_uint_t subscriptions) {
   if (ps_slot == nullptr) {
     return;
   }
@@ -372,7 +372,7 @@ void ngx_http_portfolio_stream_stat_redis(bool connected, ngx_uint_t subscriptio
   ps_slot->redis_state = connected ? kRedisUp : kRedisDown;
 }
 
-ngx_int_t ngx_http_portfolio_stream_zone_snapshot(ngx_ps_snapshot_t* s, ngx_log_t* log) {
+ngx_int_t ngx_ps_zone_snapshot(ngx_ps_snapshot_t* s, ngx_log_t* log) {
   ngx_memzero(s, sizeof(ngx_ps_snapshot_t));
   if (ps_sh == nullptr) {
     return NGX_DECLINED;

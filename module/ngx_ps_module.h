@@ -43,18 +43,18 @@ struct ngx_http_portfolio_stream_loc_conf_t {
 
 struct ngx_ps_user_t;
 struct ngx_ps_group_t;
-struct ngx_http_portfolio_stream_conn_t;
+struct ngx_ps_conn_t;
 
 // A list link that knows its connection (conn_t is not standard-layout, so
 // no offsetof tricks).
 struct ngx_ps_link_t {
   ngx_queue_t queue;
-  ngx_http_portfolio_stream_conn_t* conn;
+  ngx_ps_conn_t* conn;
 };
 
 // One upgraded WebSocket connection. Listed by the worker's hub; freed only
-// by finalize() in ngx_http_portfolio_stream_conn.cpp.
-struct ngx_http_portfolio_stream_conn_t {
+// by finalize() in ws/ngx_ps_conn.cpp.
+struct ngx_ps_conn_t {
   ngx_connection_t* connection;
   ngx_http_portfolio_stream_loc_conf_t* lcf;
   ngx_ps_user_t* user;           // the user's channel entry (hub)
@@ -85,7 +85,7 @@ struct ngx_http_portfolio_stream_conn_t {
   unsigned deflate : 1;
   unsigned deflate_window_bits : 4;  // the server's LZ77 window, 9..15
 
-  ngx_http_portfolio_stream_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf)
+  ngx_ps_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf)
       : connection(c),
         lcf(conf),
         user(nullptr),
@@ -111,32 +111,32 @@ struct ngx_http_portfolio_stream_conn_t {
 };
 
 // ---- module-wide -----------------------------------------------------------
-bool ngx_http_portfolio_stream_disabled_by_env();
+bool ngx_ps_disabled_by_env();
 ngx_int_t ngx_http_portfolio_stream_handler(ngx_http_request_t* r);
-std::int64_t ngx_http_portfolio_stream_now_ms();  // wall clock, ms since epoch
+std::int64_t ngx_ps_now_ms();  // wall clock, ms since epoch
 
-// ---- connection loop (ngx_http_portfolio_stream_conn.cpp) -------------------
+// ---- connection loop (ws/ngx_ps_conn.cpp) -------------------
 // Takes over c after the 101 was queued in `handshake_response`; `early` are
 // bytes the client sent after its request (frames sent before the 101);
 // `deflate`: the permessage-deflate agreement in that 101, or null.
-ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
-                                               std::string_view user_id, std::string_view session_key,
-                                               std::string_view handshake_response, std::string_view early,
-                                               const ps::DeflateParams* deflate);
+ngx_int_t ngx_ps_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
+                            std::string_view user_id, std::string_view session_key,
+                            std::string_view handshake_response, std::string_view early,
+                            const ps::DeflateParams* deflate);
 // Queue a frame (shared bytes) subject to send_limit; a connection over its
 // limit is closed with 1008. The write is posted, not done here.
-void ngx_http_portfolio_stream_conn_send(ngx_http_portfolio_stream_conn_t* wc, const ps::SharedBytes& frame);
-void ngx_http_portfolio_stream_conn_send_text(ngx_http_portfolio_stream_conn_t* wc, std::string_view json);
+void ngx_ps_conn_send(ngx_ps_conn_t* wc, const ps::SharedBytes& frame);
+void ngx_ps_conn_send_text(ngx_ps_conn_t* wc, std::string_view json);
 
-// ---- the per-worker hub (ngx_http_portfolio_stream_hub.cpp) -----------------
-ngx_int_t ngx_http_portfolio_stream_hub_init(ngx_cycle_t* cycle);
-void ngx_http_portfolio_stream_hub_exit(ngx_cycle_t* cycle);
+// ---- the per-worker hub (ws/ngx_ps_hub.cpp) -----------------
+ngx_int_t ngx_ps_hub_init(ngx_cycle_t* cycle);
+void ngx_ps_hub_exit(ngx_cycle_t* cycle);
 // Registers a connection for its user's channel (SUBSCRIBE when first);
 // queues "connected" now or once the subscription is live. Throws bad_alloc.
-void ngx_http_portfolio_stream_hub_attach(ngx_http_portfolio_stream_conn_t* wc, std::string_view user_id);
-void ngx_http_portfolio_stream_hub_detach(ngx_http_portfolio_stream_conn_t* wc);
+void ngx_ps_hub_attach(ngx_ps_conn_t* wc, std::string_view user_id);
+void ngx_ps_hub_detach(ngx_ps_conn_t* wc);
 // The client changed its channel filter: move it to the matching group.
-void ngx_http_portfolio_stream_hub_set_filter(ngx_http_portfolio_stream_conn_t* wc, ps::ChannelMask filter);
-std::string_view ngx_http_portfolio_stream_user_id(const ngx_http_portfolio_stream_conn_t* wc);
+void ngx_ps_hub_set_filter(ngx_ps_conn_t* wc, ps::ChannelMask filter);
+std::string_view ngx_ps_user_id(const ngx_ps_conn_t* wc);
 // Closes every connection of this worker at once (worker exit).
-void ngx_http_portfolio_stream_conn_abort(ngx_http_portfolio_stream_conn_t* wc);
+void ngx_ps_conn_abort(ngx_ps_conn_t* wc);

@@ -3,8 +3,8 @@
 
 #include <cstdlib>
 
-#include "ngx_http_portfolio_stream.h"
-#include "ngx_http_portfolio_stream_stats.h"
+#include "ngx_ps_module.h"
+#include "ngx_ps_stats.h"
 
 static void* ngx_http_portfolio_stream_create_main_conf(ngx_conf_t* cf);
 static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* conf);
@@ -104,9 +104,9 @@ ngx_module_t ngx_http_portfolio_stream_module = {NGX_MODULE_V1,
 // reload" falls out naturally.
 static bool ngx_http_portfolio_stream_env_off;
 
-bool ngx_http_portfolio_stream_disabled_by_env() { return ngx_http_portfolio_stream_env_off; }
+bool ngx_ps_disabled_by_env() { return ngx_http_portfolio_stream_env_off; }
 
-std::int64_t ngx_http_portfolio_stream_now_ms() {
+std::int64_t ngx_ps_now_ms() {
   ngx_time_t* tp = ngx_timeofday();
   return std::int64_t(tp->sec) * 1000 + std::int64_t(tp->msec);
 }
@@ -144,7 +144,7 @@ static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* c) {
   }
   ngx_conf_init_value(conf->max_connections, 100);
   ngx_conf_init_size_value(conf->max_event_size, 256 * 1024);
-  return ngx_http_portfolio_stream_zone_add(cf, conf);
+  return ngx_ps_zone_add(cf, conf);
 }
 
 static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf) {
@@ -329,16 +329,16 @@ static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle) {
   if (pmcf == nullptr) {
     return NGX_OK;
   }
-  if (ngx_http_portfolio_stream_zone_init_process(cycle) != NGX_OK) {
+  if (ngx_ps_zone_init_process(cycle) != NGX_OK) {
     return NGX_ERROR;
   }
   if (pmcf->stream_locations == 0) {
     return NGX_OK;  // no stream location: no Redis connections
   }
-  return ngx_http_portfolio_stream_hub_init(cycle);
+  return ngx_ps_hub_init(cycle);
 }
 
 static void ngx_http_portfolio_stream_exit_process(ngx_cycle_t* cycle) {
-  ngx_http_portfolio_stream_hub_exit(cycle);
-  ngx_http_portfolio_stream_zone_exit_process(cycle);
+  ngx_ps_hub_exit(cycle);
+  ngx_ps_zone_exit_process(cycle);
 }

@@ -9,7 +9,7 @@ namespace ngx_ps_redis_internal {
 void get_maybe_free(ngx_ps_get_t* q) {
   if (q->done && !q->in_redis && !q->in_deadlines && !q->in_waiting && !q->in_answers && !q->held) {
     ngx_free(q);
-    g.live--;
+    worker.live--;
   }
 }
 
@@ -19,8 +19,8 @@ void get_unlink(ngx_ps_get_t* q) {
     q->in_deadlines = 0;
     // The deadline timer is the one timer that holds a shutting-down worker
     // (see ngx_ps_redis_init_process): it must not outlive the last lookup.
-    if (ngx_queue_empty(&g.deadlines) && g.deadline_ev.timer_set) {
-      ngx_del_timer(&g.deadline_ev);
+    if (ngx_queue_empty(&worker.deadlines) && worker.deadline_ev.timer_set) {
+      ngx_del_timer(&worker.deadline_ev);
     }
   }
   if (q->in_waiting || q->in_answers) {
@@ -47,19 +47,19 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept;
 bool get_send(ngx_ps_get_t* q) {
   const char* argv[2] = {"GET", q->key};
   std::size_t lens[2] = {3, q->key_len};
-  if (redisAsyncCommandArgv(g.cmd.ac, on_get_reply, q, 2, argv, lens) != REDIS_OK) {
+  if (redisAsyncCommandArgv(worker.cmd.ac, on_get_reply, q, 2, argv, lens) != REDIS_OK) {
     return false;
   }
   q->in_redis = 1;
-  conn_owe(&g.cmd, 1);
+  conn_owe(&worker.cmd, 1);
   return true;
 }
 
 }  // namespace
 
 void cmd_flush_waiting() {
-  while (!ngx_queue_empty(&g.waiting) && g.cmd.state == conn_state::ready) {
-    ngx_queue_t* l = ngx_queue_head(&g.waiting);
+  while (!ngx_queue_empty(&worker.waiting) && worker.cmd.state == conn_state::ready) {
+    ngx_queue_t* l = ngx_queue_head(&worker.waiting);
     auto* q = ngx_queue_data(l, ngx_ps_get_t, qlink);
     if (!get_send(q)) {
       break;  // the context is being torn down; they keep waiting
@@ -75,13 +75,13 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
   auto* q = static_cast<ngx_ps_get_t*>(privdata);
   auto* reply = static_cast<redisReply*>(r);
   q->in_redis = 0;
-  if (reply != nullptr && ac == g.cmd.ac) {
-    if (g.cmd.outstanding > 0) {
-      g.cmd.outstanding--;
+  if (reply != nullptr && ac == worker.cmd.ac) {
+    if (worker.cmd.outstanding > 0) {
+      worker.cmd.outstanding--;
     }
-    conn_progress(&g.cmd);
+    conn_progress(&worker.cmd);
   }
-  if (q->done || g.exiting) {
+  if (q->done || worker.exiting) {
     q->done = 1;
     get_unlink(q);
     get_maybe_free(q);
@@ -94,10 +94,10 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
   if (reply == nullptr) {
     // The connection is being torn down inside hiredis: answer from a posted
     // event, once hiredis and ev_cleanup are done with their state.
-    ngx_queue_insert_tail(&g.answers, &q->qlink);
+    ngx_queue_insert_tail(&worker.answers, &q->qlink);
     q->in_answers = 1;
-    if (!g.answer_ev.posted) {
-      ngx_post_event(&g.answer_ev, &ngx_posted_events);
+    if (!worker.answer_ev.posted) {
+      ngx_post_event(&worker.answer_ev, &ngx_posted_events);
     }
     return;
   }
@@ -111,7 +111,7 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
       break;
     default: {
       ngx_uint_t skipped = 0;
-      if (g.error_log.allow(&skipped)) {
+      if (worker.error_log.allow(&skipped)) {
         if (reply->type == REDIS_REPLY_ERROR) {
           ngx_log_error(NGX_LOG_ERR, ps_log(), 0, "portfolio_stream: Redis GET failed: \"%*s\"%s", reply->len,
                         reply->str, suppressed_note(skipped).buf);
@@ -130,12 +130,12 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
 }  // namespace
 
 void on_deadline(ngx_event_t*) noexcept {
-  while (!ngx_queue_empty(&g.deadlines)) {
-    ngx_queue_t* l = ngx_queue_head(&g.deadlines);
+  while (!ngx_queue_empty(&worker.deadlines)) {
+    ngx_queue_t* l = ngx_queue_head(&worker.deadlines);
     auto* q = ngx_queue_data(l, ngx_ps_get_t, dlink);
     auto left = static_cast<ngx_msec_int_t>(q->deadline - ngx_current_msec);
     if (left > 0) {
-      ngx_add_timer(&g.deadline_ev, static_cast<ngx_msec_t>(left));
+      ngx_add_timer(&worker.deadline_ev, static_cast<ngx_msec_t>(left));
       return;
     }
     // Taken out of every list before the handler runs: the handler may start
@@ -148,8 +148,8 @@ void on_deadline(ngx_event_t*) noexcept {
 }
 
 void on_answers(ngx_event_t*) noexcept {
-  while (!ngx_queue_empty(&g.answers)) {
-    ngx_queue_t* l = ngx_queue_head(&g.answers);
+  while (!ngx_queue_empty(&worker.answers)) {
+    ngx_queue_t* l = ngx_queue_head(&worker.answers);
     auto* q = ngx_queue_data(l, ngx_ps_get_t, qlink);
     ngx_queue_remove(l);
     q->in_answers = 0;
@@ -165,14 +165,14 @@ void on_answers(ngx_event_t*) noexcept {
 using namespace ngx_ps_redis_internal;
 
 ngx_ps_get_t* ngx_ps_redis_get(std::string_view key, ngx_ps_get_handler_pt handler, void* data) {
-  if (!g.running || handler == nullptr) {
+  if (!worker.running || handler == nullptr) {
     return nullptr;
   }
-  if (g.live >= kMaxLookups) {
+  if (worker.live >= kMaxLookups) {
     ngx_uint_t skipped = 0;
-    if (g.cap_log.allow(&skipped)) {
+    if (worker.cap_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0, "portfolio_stream: %ui Redis lookups pending, refusing more%s",
-                    g.live, suppressed_note(skipped).buf);
+                    worker.live, suppressed_note(skipped).buf);
     }
     return nullptr;
   }
@@ -186,27 +186,27 @@ ngx_ps_get_t* ngx_ps_redis_get(std::string_view key, ngx_ps_get_handler_pt handl
   q->key_len = key.size();
   q->handler = handler;
   q->data = data;
-  q->deadline = ngx_current_msec + g.timeout;
-  g.live++;
+  q->deadline = ngx_current_msec + worker.timeout;
+  worker.live++;
 
-  ngx_queue_insert_tail(&g.deadlines, &q->dlink);
+  ngx_queue_insert_tail(&worker.deadlines, &q->dlink);
   q->in_deadlines = 1;
-  if (!g.deadline_ev.timer_set) {
-    ngx_add_timer(&g.deadline_ev, g.timeout);
+  if (!worker.deadline_ev.timer_set) {
+    ngx_add_timer(&worker.deadline_ev, worker.timeout);
   }
 
-  if (g.cmd.state == conn_state::ready && ngx_queue_empty(&g.waiting) && get_send(q)) {
+  if (worker.cmd.state == conn_state::ready && ngx_queue_empty(&worker.waiting) && get_send(q)) {
     return q;
   }
-  ngx_queue_insert_tail(&g.waiting, &q->qlink);
+  ngx_queue_insert_tail(&worker.waiting, &q->qlink);
   q->in_waiting = 1;
   // Sleeping through a long backoff would let this lookup expire without a
   // single attempt: pull the next attempt in (conn_schedule_retry's rule).
-  if (g.cmd.state == conn_state::down && g.cmd.retry.timer_set) {
-    auto left = static_cast<ngx_msec_int_t>(g.cmd.retry.timer.key - ngx_current_msec);
-    ngx_msec_t soon = g.timeout / 2 ? g.timeout / 2 : 1;
+  if (worker.cmd.state == conn_state::down && worker.cmd.retry.timer_set) {
+    auto left = static_cast<ngx_msec_int_t>(worker.cmd.retry.timer.key - ngx_current_msec);
+    ngx_msec_t soon = worker.timeout / 2 ? worker.timeout / 2 : 1;
     if (left > static_cast<ngx_msec_int_t>(soon)) {
-      ngx_add_timer(&g.cmd.retry, soon);
+      ngx_add_timer(&worker.cmd.retry, soon);
     }
   }
   return q;

@@ -8,10 +8,10 @@
 #include "server_messages.h"
 #include "session_json.h"
 
-#include "ngx_http_portfolio_stream.h"
-#include "ngx_http_portfolio_stream_stats.h"
+#include "ngx_ps_module.h"
+#include "ngx_ps_stats.h"
 
-using conn_t = ngx_http_portfolio_stream_conn_t;
+using conn_t = ngx_ps_conn_t;
 
 namespace {
 
@@ -46,7 +46,7 @@ void finalize(conn_t* wc) {
   }
   wc->finalized = 1;
   ngx_connection_t* c = wc->connection;
-  ngx_http_portfolio_stream_hub_detach(wc);
+  ngx_ps_hub_detach(wc);
   // c->read / c->write timers and posted events go with the connection.
   if (wc->recheck.timer_set) {
     ngx_del_timer(&wc->recheck);
@@ -58,7 +58,7 @@ void finalize(conn_t* wc) {
     ngx_ps_redis_cancel(wc->recheck_lookup);
     wc->recheck_lookup = nullptr;
   }
-  ngx_http_portfolio_stream_stat_closed(ngx_current_msec - wc->started);
+  ngx_ps_stat_closed(ngx_current_msec - wc->started);
   wc->~conn_t();
   ngx_free(wc);
   c->data = nullptr;
@@ -103,7 +103,7 @@ bool flush(conn_t* wc) {
       return false;
     }
     wc->out.consume(std::size_t(n));
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::bytes_sent, n);
+    ngx_ps_stat_add(ngx_ps_stat::bytes_sent, n);
   }
   if (wc->closing) {
     return close_sent(wc);
@@ -126,7 +126,7 @@ void start_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
     ngx_del_timer(&wc->recheck);
   }
   wc->out.push_unlimited(ps::SharedBytes::concat({ps::make_close_frame(code, reason)}));
-  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
+  ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
   post_write(wc);
 }
 
@@ -134,18 +134,18 @@ void handle_text(conn_t* wc, std::string_view text) {
   ps::ClientMessage m = ps::parse_client_message(text);
   switch (m.kind) {
     case ps::ClientMessage::Kind::subscribe:
-      ngx_http_portfolio_stream_hub_set_filter(wc, ps::ChannelMask(wc->filter | m.channels));
-      ngx_http_portfolio_stream_conn_send_text(wc, ps::subscribed_message(wc->filter));
+      ngx_ps_hub_set_filter(wc, ps::ChannelMask(wc->filter | m.channels));
+      ngx_ps_conn_send_text(wc, ps::subscribed_message(wc->filter));
       break;
     case ps::ClientMessage::Kind::unsubscribe:
-      ngx_http_portfolio_stream_hub_set_filter(wc, ps::ChannelMask(wc->filter & ~m.channels));
-      ngx_http_portfolio_stream_conn_send_text(wc, ps::subscribed_message(wc->filter));
+      ngx_ps_hub_set_filter(wc, ps::ChannelMask(wc->filter & ~m.channels));
+      ngx_ps_conn_send_text(wc, ps::subscribed_message(wc->filter));
       break;
     case ps::ClientMessage::Kind::ping:
-      ngx_http_portfolio_stream_conn_send_text(wc, ps::pong_message(ngx_http_portfolio_stream_now_ms()));
+      ngx_ps_conn_send_text(wc, ps::pong_message(ngx_ps_now_ms()));
       break;
     case ps::ClientMessage::Kind::invalid:
-      ngx_http_portfolio_stream_conn_send_text(wc, ps::error_message(m.error_code, m.error_message));
+      ngx_ps_conn_send_text(wc, ps::error_message(m.error_code, m.error_message));
       break;
   }
 }
@@ -193,8 +193,7 @@ void process_input(conn_t* wc, std::string_view in) {
         if (!wc->closing) {
           // Under send_limit like everything else: a peer that pings without
           // reading must not grow its queue without bound.
-          ngx_http_portfolio_stream_conn_send(wc,
-                                              ps::make_shared_frame(ps::Opcode::pong, wc->parser.payload()));
+          ngx_ps_conn_send(wc, ps::make_shared_frame(ps::Opcode::pong, wc->parser.payload()));
         }
         break;
       case ps::FrameParser::Status::pong:
@@ -293,7 +292,7 @@ void heartbeat(conn_t* wc) {
     return;
   }
   wc->out.push_unlimited(ping_frame());
-  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
+  ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
   post_write(wc);
   ngx_add_timer(wc->connection->write, interval);
 }
@@ -310,7 +309,7 @@ void recheck_done(void* data, ngx_ps_get_result rc, std::string_view value) {
     bool gone = rc == ngx_ps_get_result::missing;
     if (rc == ngx_ps_get_result::found) {
       auto user = ps::session_user_id(value, ngx_ps_sv(wc->lcf->session_user_field));
-      gone = !user || *user != ngx_http_portfolio_stream_user_id(wc);
+      gone = !user || *user != ngx_ps_user_id(wc);
     }
     if (gone) {
       ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
@@ -338,32 +337,32 @@ void recheck_handler(ngx_event_t* ev) {
 
 }  // namespace
 
-void ngx_http_portfolio_stream_conn_send(conn_t* wc, const ps::SharedBytes& frame) {
+void ngx_ps_conn_send(conn_t* wc, const ps::SharedBytes& frame) {
   if (wc->closing) {
     return;
   }
   if (!wc->out.push(frame, wc->lcf->send_limit)) {
     ngx_log_error(NGX_LOG_WARN, wc->connection->log, 0,
                   "portfolio_stream: slow consumer, %uz bytes unsent, closing with 1008", wc->out.bytes());
-    ngx_http_portfolio_stream_stat_add(ngx_ps_stat::slow_consumer_drops, 1);
+    ngx_ps_stat_add(ngx_ps_stat::slow_consumer_drops, 1);
     wc->out.discard_unstarted();
     start_close(wc, ps::close_code::policy_violation, "slow consumer");
     return;
   }
-  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::frames_sent, 1);
+  ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
   post_write(wc);
 }
 
-void ngx_http_portfolio_stream_conn_send_text(conn_t* wc, std::string_view json) {
-  ngx_http_portfolio_stream_conn_send(wc, ps::make_shared_frame(ps::Opcode::text, json));
+void ngx_ps_conn_send_text(conn_t* wc, std::string_view json) {
+  ngx_ps_conn_send(wc, ps::make_shared_frame(ps::Opcode::text, json));
 }
 
-void ngx_http_portfolio_stream_conn_abort(conn_t* wc) { finalize(wc); }
+void ngx_ps_conn_abort(conn_t* wc) { finalize(wc); }
 
-ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
-                                               std::string_view user_id, std::string_view session_key,
-                                               std::string_view handshake_response, std::string_view early,
-                                               const ps::DeflateParams* deflate) {
+ngx_int_t ngx_ps_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
+                            std::string_view user_id, std::string_view session_key,
+                            std::string_view handshake_response, std::string_view early,
+                            const ps::DeflateParams* deflate) {
   void* mem = ngx_alloc(sizeof(conn_t), c->log);
   if (mem == nullptr) {
     return NGX_ERROR;
@@ -399,9 +398,9 @@ ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_por
   wc->recheck.log = c->log;
   wc->recheck.cancelable = 1;
 
-  ngx_http_portfolio_stream_stat_add(ngx_ps_stat::connections_accepted, 1);
+  ngx_ps_stat_add(ngx_ps_stat::connections_accepted, 1);
   try {
-    ngx_http_portfolio_stream_hub_attach(wc, user_id);
+    ngx_ps_hub_attach(wc, user_id);
     if (!early.empty()) {
       wc->last_seen = ngx_current_msec;
       process_input(wc, early);
@@ -409,7 +408,7 @@ ngx_int_t ngx_http_portfolio_stream_conn_start(ngx_connection_t* c, ngx_http_por
   } catch (...) {
     ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error, closing with 1011");
     if (wc->user == nullptr) {
-      ngx_http_portfolio_stream_limits_release(user_id);  // detach will not
+      ngx_ps_limits_release(user_id);  // detach will not
     }
     start_close(wc, ps::close_code::internal_error, "internal error");
   }

@@ -22,23 +22,24 @@ std::string_view reply_sv(const redisReply* r) {
 // would reuse whichever callback ran last in the same read pass.
 void on_pubsub_reply(redisAsyncContext* ac, void* r, void*) noexcept {
   auto* reply = static_cast<redisReply*>(r);
-  if (reply == nullptr || ac != g.sub.ac || g.exiting) {
+  if (reply == nullptr || ac != worker.sub.ac || worker.exiting) {
     return;
   }
-  if (g.sub.state != conn_state::ready) {
+  if (worker.sub.state != conn_state::ready) {
     // Handshake: the one reply we wait for is the health "subscribe" (AUTH
     // has its own callback). Like AUTH it only counts as progress, not as
     // "answered" (which resets backoff and log limiter): see conn_progress.
-    if (g.sub.state == conn_state::handshake && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3 &&
-        reply_sv(reply->element[0]) == "subscribe" && reply_sv(reply->element[1]) == g.health) {
-      g.sub.last_progress = ngx_current_msec;
-      if (g.sub.handshake > 0 && --g.sub.handshake == 0) {
-        conn_ready(&g.sub);
+    if (worker.sub.state == conn_state::handshake && reply->type == REDIS_REPLY_ARRAY &&
+        reply->elements >= 3 && reply_sv(reply->element[0]) == "subscribe" &&
+        reply_sv(reply->element[1]) == worker.health) {
+      worker.sub.last_progress = ngx_current_msec;
+      if (worker.sub.handshake > 0 && --worker.sub.handshake == 0) {
+        conn_ready(&worker.sub);
       }
     }
     return;
   }
-  conn_progress(&g.sub);
+  conn_progress(&worker.sub);
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
     ngx_log_error(NGX_LOG_ERR, ps_log(), 0, "portfolio_stream: unexpected Redis pub/sub reply (type %d)",
                   reply->type);
@@ -46,23 +47,23 @@ void on_pubsub_reply(redisAsyncContext* ac, void* r, void*) noexcept {
   }
   std::string_view kind = reply_sv(reply->element[0]);
   std::string_view channel = reply_sv(reply->element[1]);
-  const ngx_ps_pubsub_handler_t& h = g.handler;
+  const ngx_ps_pubsub_handler_t& h = worker.handler;
   // Our own channel (ps_redis::health): a probe's answer, or a message some
   // client PUBLISHed to it. Nothing for the hub.
-  bool ours = channel == g.health;
+  bool ours = channel == worker.health;
   try {
     if (kind == "message") {
       if (h.message != nullptr && !ours) {
         h.message(channel, reply_sv(reply->element[2]));
       }
     } else if (kind == "subscribe" || kind == "unsubscribe") {
-      if (g.sub.outstanding > 0) {
-        g.sub.outstanding--;
+      if (worker.sub.outstanding > 0) {
+        worker.sub.outstanding--;
       }
       // Redis counts the health channel (subscribed first, never dropped):
       // the stat is the hub's channels only.
       if (reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer > 0) {
-        g.stats.subscriptions = static_cast<ngx_uint_t>(reply->element[2]->integer - 1);
+        worker.stats.subscriptions = static_cast<ngx_uint_t>(reply->element[2]->integer - 1);
       }
       if (ours) {
         // a probe's (or the handshake's) answer: nothing for the hub
@@ -83,21 +84,21 @@ void on_pubsub_reply(redisAsyncContext* ac, void* r, void*) noexcept {
 
 void on_notify(ngx_event_t*) noexcept {
   try {
-    if (g.notify_down) {
-      g.notify_down = false;
-      if (g.notified_up || !g.notified_any) {
-        g.notified_up = false;
-        g.notified_any = true;
-        if (g.handler.state != nullptr) {
-          g.handler.state(false);
+    if (worker.notify_down) {
+      worker.notify_down = false;
+      if (worker.notified_up || !worker.notified_any) {
+        worker.notified_up = false;
+        worker.notified_any = true;
+        if (worker.handler.state != nullptr) {
+          worker.handler.state(false);
         }
       }
     }
-    if (g.running && g.sub.state == conn_state::ready && !g.notified_up) {
-      g.notified_up = true;
-      g.notified_any = true;
-      if (g.handler.state != nullptr) {
-        g.handler.state(true);
+    if (worker.running && worker.sub.state == conn_state::ready && !worker.notified_up) {
+      worker.notified_up = true;
+      worker.notified_any = true;
+      if (worker.handler.state != nullptr) {
+        worker.handler.state(true);
       }
     }
   } catch (...) {
@@ -106,8 +107,8 @@ void on_notify(ngx_event_t*) noexcept {
 }
 
 bool sub_send_health(ps_conn* pc) {
-  const char* argv[2] = {"SUBSCRIBE", g.health.data()};
-  std::size_t lens[2] = {9, g.health.size()};
+  const char* argv[2] = {"SUBSCRIBE", worker.health.data()};
+  std::size_t lens[2] = {9, worker.health.size()};
   // The same callback as every other SUBSCRIBE (see on_pubsub_reply).
   return redisAsyncCommandArgv(pc->ac, on_pubsub_reply, nullptr, 2, argv, lens) == REDIS_OK;
 }
@@ -116,7 +117,7 @@ namespace {
 
 void pubsub_command(const char* verb, std::size_t verb_len, const std::string_view* channels, std::size_t n,
                     bool subscribe) {
-  if (!g.running || g.sub.state != conn_state::ready || n == 0 || g.channels == nullptr) {
+  if (!worker.running || worker.sub.state != conn_state::ready || n == 0 || worker.channels == nullptr) {
     return;
   }
   try {
@@ -133,7 +134,7 @@ void pubsub_command(const char* verb, std::size_t verb_len, const std::string_vi
     // hears about that channel anyway.
     if (subscribe) {
       for (std::size_t i = 0; i < n; i++) {
-        if (channels[i] == g.health) {
+        if (channels[i] == worker.health) {
           continue;
         }
         argv.push_back(channels[i].data());
@@ -144,9 +145,9 @@ void pubsub_command(const char* verb, std::size_t verb_len, const std::string_vi
       // "unsubscribe" reply for one channel can hit hiredis' assert.
       removed.reserve(n);
       for (std::size_t i = 0; i < n; i++) {
-        auto it = g.channels->find(std::string(channels[i]));
-        if (it != g.channels->end() && *it != g.health) {
-          removed.push_back(std::move(g.channels->extract(it).value()));
+        auto it = worker.channels->find(std::string(channels[i]));
+        if (it != worker.channels->end() && *it != worker.health) {
+          removed.push_back(std::move(worker.channels->extract(it).value()));
         }
       }
       for (const std::string& name : removed) {
@@ -158,19 +159,19 @@ void pubsub_command(const char* verb, std::size_t verb_len, const std::string_vi
     if (count == 0) {
       return;
     }
-    if (redisAsyncCommandArgv(g.sub.ac, on_pubsub_reply, nullptr, static_cast<int>(argv.size()), argv.data(),
-                              lens.data()) != REDIS_OK) {
+    if (redisAsyncCommandArgv(worker.sub.ac, on_pubsub_reply, nullptr, static_cast<int>(argv.size()),
+                              argv.data(), lens.data()) != REDIS_OK) {
       // The context is being torn down, which empties the set anyway.
       return;
     }
     if (subscribe) {
       for (std::size_t i = 0; i < n; i++) {
-        if (channels[i] != g.health) {
-          g.channels->emplace(channels[i]);
+        if (channels[i] != worker.health) {
+          worker.channels->emplace(channels[i]);
         }
       }
     }
-    conn_owe(&g.sub, count);
+    conn_owe(&worker.sub, count);
   } catch (...) {
     // bad_alloc. Worst case the set misses a subscribed channel, so a later
     // UNSUBSCRIBE of it is skipped; it never holds one hiredis does not know.
@@ -190,16 +191,16 @@ void pubsub_command(const char* verb, std::size_t verb_len, const std::string_vi
 // connection with traffic never probes: last_progress keeps moving.
 void on_probe(ngx_event_t* ev) noexcept {
   auto* pc = static_cast<ps_conn*>(ev->data);
-  if (pc->ac == nullptr || pc->state != conn_state::ready || g.exiting) {
+  if (pc->ac == nullptr || pc->state != conn_state::ready || worker.exiting) {
     return;  // not re-armed: conn_ready arms it for the next context
   }
-  ngx_msec_t next = g.timeout;
+  ngx_msec_t next = worker.timeout;
   if (pc->outstanding == 0) {
     // last_progress is the last reply here: conn_owe moves it only when
     // replies become owed, and the last of those replies moved it again.
     ngx_msec_t idle = ngx_current_msec - pc->last_progress;
-    if (idle < g.timeout) {
-      next = g.timeout - idle;
+    if (idle < worker.timeout) {
+      next = worker.timeout - idle;
     } else if (sub_send_health(pc)) {
       conn_owe(pc, 1);
     }
