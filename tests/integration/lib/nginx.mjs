@@ -8,7 +8,9 @@ import { spawnTracked, stopChild, childPids, waitFor, sleep, registerDir, unregi
 import { freePort, waitForPort } from './ports.mjs';
 
 export const NGINX = process.env.PS_NGINX || '/usr/sbin/nginx';
-export const MODULE_PATH = path.resolve(process.env.PS_MODULE || '/work/main/build/ngx_http_portfolio_stream_module.so');
+// ctest passes PS_MODULE (the built target); by hand, the repository's build/.
+const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
+export const MODULE_PATH = path.resolve(process.env.PS_MODULE || path.join(REPO, 'build/ngx_http_portfolio_stream_module.so'));
 export const NCHAN_PATH = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 
 export const BAD_LOG_PATTERNS = [/\[alert\]/, /\[emerg\]/, /signal 11/, /exited on signal/];
