@@ -6,7 +6,7 @@
 // restart, reconnect after a reload (1001), stale (a frozen worker), offline, and
 // "session expired" (4401, and refused handshakes) with no further attempts.
 //
-//   node --test-reporter=spec tests/browser/demo.test.mjs
+//   node --test-reporter=spec tests/browser/e2e/demo.test.mjs
 // Exits 77 (ctest: skipped) when /usr/bin/chromium (Debian's `chromium`) or playwright-core
 // (tests/integration devDependency, `npm ci --prefix tests/integration`) is missing.
 // PS_CHROMIUM overrides the browser path; PS_BROWSER_OUT the screenshot directory
@@ -24,7 +24,7 @@ if (!fs.existsSync(CHROMIUM)) {
 }
 let chromium;
 try {
-  ({ chromium } = createRequire(new URL('../integration/package.json', import.meta.url))('playwright-core'));
+  ({ chromium } = createRequire(new URL('../../integration/package.json', import.meta.url))('playwright-core'));
 } catch (e) {
   console.log(`SKIP: playwright-core is not installed (npm ci --prefix tests/integration): ${e.message}`);
   process.exit(77);
@@ -32,11 +32,11 @@ try {
 
 const { describe, it, before, after } = await import('node:test');
 const assert = (await import('node:assert/strict')).default;
-const { startEnv, stopEnv, stopAndCheckLog, uniqueUser, sleep } = await import('../integration/lib/env.mjs');
-const { registerDir, unregisterDir } = await import('../integration/lib/procs.mjs');
-const { MODULE_PATH } = await import('../integration/lib/nginx.mjs');
+const { startEnv, stopEnv, stopAndCheckLog, uniqueUser, sleep } = await import('../../integration/lib/env.mjs');
+const { registerDir, unregisterDir } = await import('../../integration/lib/procs.mjs');
+const { MODULE_PATH } = await import('../../integration/lib/nginx.mjs');
 
-const CLIENT_DIR = fileURLToPath(new URL('../../client', import.meta.url));
+const CLIENT_DIR = fileURLToPath(new URL('../../../client', import.meta.url));
 const OUT_DIR = process.env.PS_BROWSER_OUT || path.join(path.dirname(MODULE_PATH), 'browser');
 const STATS = '/api/admin/websocket-stats';
 const CHROME_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -1,78 +1,14 @@
 // Unit tests of client/portfolio-stream.js without a browser: a fake WebSocket and a fake
 // clock drive the state machine (connecting/live/degraded/stale/reconnecting/offline/
 // unauthorized/closed), the backoff, batch unpacking and filter re-application.
-//   node --test tests/browser/client.test.mjs
+//   node --test tests/browser/unit/client.test.mjs
 import { describe, it, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { PortfolioStream, backoffDelay, eventsOf, defaultUrl, CHANNELS } from '../../client/portfolio-stream.js';
+import { backoffDelay, eventsOf, defaultUrl, CHANNELS } from '../../../client/portfolio-stream.js';
 
-// ---- fakes ------------------------------------------------------------------------------------
+import { FakeWindow, sockets, resetSockets, last, make, sentNoPing } from './fakes.mjs';
 
-class FakeClock {
-  constructor() { this.t = 1_000_000; this.timers = new Map(); this.seq = 0; }
-  now() { return this.t; }
-  setTimeout(fn, ms) { const id = ++this.seq; this.timers.set(id, { at: this.t + Math.max(0, ms), fn }); return id; }
-  clearTimeout(id) { this.timers.delete(id); }
-  // Advances time, firing timers in order (including ones they schedule).
-  advance(ms) {
-    const end = this.t + ms;
-    for (;;) {
-      let next = null;
-      for (const [id, tm] of this.timers) if (tm.at <= end && (!next || tm.at < next[1].at)) next = [id, tm];
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
-
-let sockets = [];
-class FakeWs {
-  constructor(url) { this.url = url; this.readyState = 0; this.sent = []; this.closedWith = null; this.extensions = ''; sockets.push(this); }
-  send(s) { this.sent.push(JSON.parse(s)); }
-  close(code, reason) { this.closedWith = { code, reason }; this.readyState = 3; }
-  // server side
-  open(ext = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover') { this.readyState = 1; this.extensions = ext; this.onopen && this.onopen({}); }
-  msg(obj) { this.onmessage && this.onmessage({ data: typeof obj === 'string' ? obj : JSON.stringify(obj) }); }
-  serverClose(code, reason = '') { this.readyState = 3; this.onclose && this.onclose({ code, reason, wasClean: code !== 1006 }); }
-  connected(extra = {}) {
-    this.open();
-    this.msg({ type: 'connected', userId: 'u1', channels: [...CHANNELS], batchWindowMs: 250, heartbeatMs: 1000, serverTime: 0, ...extra });
-  }
-}
-
-class FakeWindow {
-  constructor() { this.navigator = { onLine: true }; this.handlers = {}; }
-  addEventListener(t, f) { (this.handlers[t] ||= new Set()).add(f); }
-  removeEventListener(t, f) { this.handlers[t]?.delete(f); }
-  fire(t) { for (const f of this.handlers[t] || []) f({ type: t }); }
-}
-
-function make(opts = {}) {
-  const clock = new FakeClock();
-  const states = [];
-  const events = [];
-  const win = new FakeWindow();
-  let r = 0.5;
-  const s = new PortfolioStream({
-    url: 'ws://test/ws/portfolio',
-    WebSocket: FakeWs,
-    clock,
-    window: win,
-    random: () => r,
-    onState: (st, info) => states.push([st, info]),
-    onEvent: (ev, meta) => events.push([ev, meta]),
-    onError: () => {},
-    ...opts,
-  });
-  return { s, clock, states, events, win, setRandom: (v) => { r = v; }, names: () => states.map((x) => x[0]) };
-}
-const last = () => sockets[sockets.length - 1];
-const sentNoPing = (ws) => ws.sent.filter((m) => m.type !== 'ping');
-
-beforeEach(() => { sockets = []; });
+beforeEach(() => { resetSockets(); });
 
 // ---- pure functions ------------------------------------------------------------------------------
 
@@ -190,14 +126,14 @@ describe('PortfolioStream', () => {
     clock.advance(1000);
     assert.deepEqual(last().sent, [{ type: 'ping' }, { type: 'ping' }], 'then one every heartbeat');
     clock.advance(30);
-    last().msg({ type: 'pong', serverTime: clock.now() + 500 - 15 });
+    last().msg({ type: 'pong', serverTime: clock.wallNow() + 500 - 15 });  // the offset is of the wall clock
     assert.equal(s.stats.rttMs, 30);
     assert.equal(s.stats.clockOffsetMs, 500);
-    assert.equal(s.serverNow(), clock.now() + 500);
+    assert.equal(s.serverNow(), clock.wallNow() + 500);
     // a slower exchange does not replace the offset from a quicker one
     clock.advance(970);
     clock.advance(200);
-    last().msg({ type: 'pong', serverTime: clock.now() + 9999 });
+    last().msg({ type: 'pong', serverTime: clock.wallNow() + 9999 });
     assert.equal(s.stats.rttMs, 200);
     assert.equal(s.stats.clockOffsetMs, 500);
   });
@@ -239,6 +175,19 @@ describe('PortfolioStream', () => {
     last().msg({ type: 'pong', serverTime: 0 });
     clock.advance(5000);
     assert.ok(['live', 'reconnecting'].includes(s.state));
+  });
+
+  it('liveness runs on the monotonic clock: a jump of the wall clock neither fakes nor hides a dead link', () => {
+    const { s, clock } = make();
+    last().connected({ heartbeatMs: 1000 });
+    clock.wall += 3_600_000;                       // the system clock jumps an hour ahead
+    clock.advance(500);
+    assert.equal(s.state, 'live');
+    last().msg({ type: 'pong', serverTime: 0 });
+    assert.equal(s.stats.lastFrameAt, clock.wallNow(), 'times shown to people are wall-clock');
+    clock.wall -= 7_200_000;                       // and back two hours
+    clock.advance(3000);                           // no frame for 3 s with a ping unanswered
+    assert.equal(s.state, 'reconnecting');
   });
 
   it('backoff: exponential with full jitter, reset after a connection stayed live', () => {
