@@ -1,5 +1,6 @@
 #include "envelope.h"
 
+#include <cstdint>
 #include <limits>
 #include <string>
 
@@ -93,11 +94,94 @@ TEST(Envelope, InvalidJson) {
   for (const char* bytes :
        {"", " ", "{", R"({"type":"order_update")", R"({"type":"order_update"} x)",
         R"({"type":"order_update"}{})", R"({"type":"order_update",})", "{'type':'x'}",
-        "{\"type\":\"order_update\",\"x\":\"\xff\"}", R"({"type":"order_update","x":NaN})",
-        R"({"type":"order_update","n":99999999999999999999})"}) {
+        "{\"type\":\"order_update\",\"x\":\"\xff\"}", R"({"type":"order_update","x":NaN})"}) {
     EXPECT_EQ(parse_err(bytes), EventError::invalid_json) << bytes;
   }
   EXPECT_EQ(parse_err(std::string("{\"type\":\"order_update\"}\0", 24)), EventError::invalid_json);
+}
+
+TEST(Envelope, InvalidNumbersAreInvalidJson) {
+  for (const char* n : {"01", "-01", "1.", ".5", "+1", "1e", "1e+", "-", "NaN", "Infinity", "-Infinity",
+                        "0x10", "1.5.2", "--1"}) {
+    EXPECT_EQ(parse_err(std::string(R"({"type":"order_update","n":)") + n + "}"), EventError::invalid_json)
+        << n;
+  }
+}
+
+// Issue 14: valid events were dropped because jansson refuses integers
+// beyond int64 and reals beyond double. The event is forwarded as is, so
+// the magnitude of its numbers does not matter.
+TEST(Envelope, NumbersOfAnyMagnitudeAreValid) {
+  for (const char* n : {"99999999999999999999", "12345678901234567890", "-12345678901234567890",
+                        "1234567890123456789012345678901234567890", "1e400", "-1e400", "1e-400", "-0", "1E+2",
+                        "0.5e-10", "18446744073709551616.5"}) {
+    SCOPED_TRACE(n);
+    const std::string ev = std::string(R"({"type":"account_update","big":)") + n + R"(,"data":{"v":[)" + n +
+                           R"(],"w":{"x":)" + n + "}}}";
+    EXPECT_EQ(parse_ok(ev).channel, Channel::account);
+    const std::string pos =
+        std::string(R"({"type":"position_update","qty":)") + n + R"(,"data":{"symbol":"AAPL"}})";
+    EXPECT_EQ(parse_ok(pos).key, "AAPL");
+  }
+}
+
+TEST(Envelope, BigIntegerKeysKeepTheirDigits) {
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","key":12345678901234567890})").key, "12345678901234567890");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","key":-1234567890123456789012345678901234567890})").key,
+            "-1234567890123456789012345678901234567890");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","key":9223372036854775807})").key, "9223372036854775807");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","key":9223372036854775808})").key, "9223372036854775808");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","key":0})").key, "0");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","key":-0})").key, "0");  // as jansson rendered it
+  // A fraction or an exponent is no integer, whatever its value: data.symbol.
+  for (const char* n : {"1e400", "1E+2", "1e2", "1.0", "0.5e-10", "-0.0"}) {
+    EXPECT_EQ(
+        parse_ok(std::string(R"({"type":"position_update","key":)") + n + R"(,"data":{"symbol":"S"}})").key,
+        "S")
+        << n;
+  }
+}
+
+TEST(Envelope, TimestampBeyondInt64IsNoTimestamp) {
+  EXPECT_EQ(parse_ok(R"({"type":"order_update","ts":9223372036854775807})").ts,
+            std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(parse_ok(R"({"type":"order_update","ts":-9223372036854775808})").ts,
+            std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(parse_ok(R"({"type":"order_update","ts":-0})").ts, 0);
+  for (const char* n : {"9223372036854775808", "-9223372036854775809", "12345678901234567890", "1e400",
+                        "1.7324e12", "1732400000000.0", "1E3"}) {
+    EXPECT_FALSE(parse_ok(std::string(R"({"type":"order_update","ts":)") + n + "}").ts.has_value()) << n;
+  }
+}
+
+TEST(Envelope, DuplicateKeysLastWins) {
+  EXPECT_EQ(parse_ok(R"({"type":"nope","type":"order_update"})").channel, Channel::orders);
+  EXPECT_EQ(parse_err(R"({"type":"order_update","type":1})"), EventError::unknown_type);
+  EXPECT_EQ(parse_err(R"({"type":"order_update","type":"nope"})"), EventError::unknown_type);
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","key":"a","key":"b"})").key, "b");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","key":"a","key":null,"data":{"symbol":"S"}})").key, "S");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","data":{"symbol":"A","symbol":"B"}})").key, "B");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","data":{"symbol":"A"},"data":{}})").key, "");
+  EXPECT_EQ(parse_ok(R"({"type":"order_update","ts":1,"ts":2})").ts, 2);
+  EXPECT_FALSE(parse_ok(R"({"type":"order_update","ts":1,"ts":"2"})").ts.has_value());
+}
+
+TEST(Envelope, NamesAndTypeCompareUnescaped) {
+  EXPECT_EQ(parse_ok(R"({"type":"order\u005fupdate"})").channel, Channel::orders);
+  EXPECT_EQ(parse_ok(R"({"\u0074ype":"trade_executed"})").channel, Channel::trades);
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","k\u0065y":"x\ty"})").key, "x\ty");
+  EXPECT_EQ(parse_ok(R"({"type":"position_update","d\u0061ta":{"symbol":"\ud83d\ude00"}})").key,
+            "\xf0\x9f\x98\x80");
+  EXPECT_EQ(parse_err(R"({"type":"order_\u0055pdate"})"), EventError::unknown_type);
+}
+
+TEST(Envelope, DepthLimit) {
+  // The event object is the first level: 255 more are fine, 256 more are not.
+  const auto event = [](std::size_t depth) {
+    return R"({"type":"order_update","x":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  };
+  EXPECT_EQ(parse_ok(event(255)).channel, Channel::orders);
+  EXPECT_EQ(parse_err(event(256)), EventError::invalid_json);
 }
 
 TEST(Envelope, NotObject) {
