@@ -7,10 +7,15 @@
 
 namespace ps {
 
-// Follows a dotted path ("userId", "passport.user") through JSON objects.
-// A non-empty string (at most 256 bytes, no control characters) or an
-// integer (rendered in decimal) is a user id; anything else -> nullopt.
-// Never throws; invalid JSON -> nullopt.
+// Follows a dotted path ("userId", "passport.user") through JSON objects
+// (dots always split; of duplicate keys the last wins). A non-empty string
+// (unescaped: at most 256 bytes, no control characters U+0000..U+001F or
+// U+007F) or an integer (its decimal digits as written, any number of them;
+// "-0" is "0") is a user id; anything else (a number with a fraction or an
+// exponent, boolean, null, object, array, a missing member) -> nullopt.
+// The document must be a JSON object (RFC 8259, strict: see json_scan.h;
+// numbers of any magnitude anywhere in it). Invalid JSON -> nullopt.
+// Throws only std::bad_alloc.
 std::optional<std::string> session_user_id(std::string_view json, std::string_view dotted_path);
 
 }  // namespace ps
