@@ -1,8 +1,10 @@
 #include "client_message.h"
 
 #include <cstddef>
+#include <optional>
+#include <string>
 
-#include "json_util.h"
+#include "json_scan.h"
 
 namespace ps {
 namespace {
@@ -30,48 +32,52 @@ std::string echo(std::string_view s) {
   return out;
 }
 
-std::string_view string_of(const json_t* j) { return {json_string_value(j), json_string_length(j)}; }
-
 }  // namespace
 
 ClientMessage parse_client_message(std::string_view text) {
-  // JSON_DECODE_ANY: a scalar is "not an object", not "invalid JSON".
-  // JSON_ALLOW_NUL: "\u0000" is valid JSON; such a name is just unknown.
-  const detail::JsonPtr root = detail::json_parse(text, JSON_DECODE_ANY | JSON_ALLOW_NUL);
+  // Any JSON value parses: a scalar is "not an object", not "invalid JSON".
+  // "\u0000" is valid JSON; such a name is just unknown.
+  const json::Value root = json::parse(text);
   if (!root) return bad_request("message is not valid JSON");
-  if (!json_is_object(root.get())) return bad_request("message must be a JSON object");
+  if (!root.is_object()) return bad_request("message must be a JSON object");
 
-  const json_t* type = json_object_get(root.get(), "type");
-  if (type == nullptr) return bad_request("message has no \"type\"");
-  if (!json_is_string(type)) return bad_request("\"type\" must be a string");
-  const std::string_view type_name = string_of(type);
+  // Of duplicate keys the last wins.
+  json::Value type, channels;
+  json::Value k, v;
+  for (json::Members members(root); members.next(k, v);) {
+    if (k.string_equals("type")) {
+      type = v;
+    } else if (k.string_equals("channels")) {
+      channels = v;
+    }
+  }
+  if (!type) return bad_request("message has no \"type\"");
+  if (!type.is_string()) return bad_request("\"type\" must be a string");
 
   ClientMessage m;
-  if (type_name == "ping") {
+  if (type.string_equals("ping")) {
     m.kind = ClientMessage::Kind::ping;
     return m;
   }
-  if (type_name == "subscribe") {
+  if (type.string_equals("subscribe")) {
     m.kind = ClientMessage::Kind::subscribe;
-  } else if (type_name == "unsubscribe") {
+  } else if (type.string_equals("unsubscribe")) {
     m.kind = ClientMessage::Kind::unsubscribe;
   } else {
-    return bad_request("unknown message type \"" + echo(type_name) + "\"");
+    return bad_request("unknown message type \"" + echo(type.string()) + "\"");
   }
 
-  const json_t* channels = json_object_get(root.get(), "channels");
-  if (!json_is_array(channels)) return bad_request("\"channels\" must be an array of strings");
+  if (!channels.is_array()) return bad_request("\"channels\" must be an array of strings");
   // Shape first (every element a string), then names: a message that is
   // malformed is a bad_request whatever names it also carries.
-  const std::size_t count = json_array_size(channels);
-  for (std::size_t i = 0; i < count; ++i) {
-    if (!json_is_string(json_array_get(channels, i)))
-      return bad_request("\"channels\" must be an array of strings");
+  json::Value e;
+  for (json::Elements elements(channels); elements.next(e);) {
+    if (!e.is_string()) return bad_request("\"channels\" must be an array of strings");
   }
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::string_view name = string_of(json_array_get(channels, i));
-    const std::optional<Channel> c = channel_from_name(name);
-    if (!c) return invalid("unknown_channel", "unknown channel \"" + echo(name) + "\"");
+  for (json::Elements elements(channels); elements.next(e);) {
+    const std::optional<Channel> c =
+        e.string_is_plain() ? channel_from_name(e.string_contents()) : channel_from_name(e.string());
+    if (!c) return invalid("unknown_channel", "unknown channel \"" + echo(e.string()) + "\"");
     m.channels |= channel_bit(*c);
   }
   return m;

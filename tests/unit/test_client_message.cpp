@@ -114,6 +114,30 @@ TEST(ClientMessage, BadRequests) {
   }
 }
 
+// Issue 14: valid JSON is never refused for its numbers.
+TEST(ClientMessage, NumbersOfAnyMagnitudeAreValid) {
+  const ClientMessage m = parse_client_message(
+      R"({"id":12345678901234567890,"type":"subscribe","x":[1e400,-0,1E+2],"channels":["orders"]})");
+  EXPECT_EQ(m.kind, Kind::subscribe);
+  EXPECT_EQ(m.channels, channel_bit(Channel::orders));
+  EXPECT_EQ(parse_client_message(R"({"type":"ping","n":-1234567890123456789012345678901234567890})").kind,
+            Kind::ping);
+  EXPECT_EQ(parse_client_message(R"({"type":"ping","n":01})").error_message, "message is not valid JSON");
+}
+
+TEST(ClientMessage, NamesCompareUnescapedAndTheLastDuplicateWins) {
+  ClientMessage m = parse_client_message(R"({"t\u0079pe":"sub\u0073cribe","channels":["\u006frders"]})");
+  EXPECT_EQ(m.kind, Kind::subscribe);
+  EXPECT_EQ(m.channels, channel_bit(Channel::orders));
+  m = parse_client_message(R"({"type":"subscribe","type":"ping"})");
+  EXPECT_EQ(m.kind, Kind::ping);
+  m = parse_client_message(R"({"type":"subscribe","channels":["orders"],"channels":["trades"]})");
+  EXPECT_EQ(m.channels, channel_bit(Channel::trades));
+  m = parse_client_message(R"({"type":"subscribe","channels":["n\u00e9ws"]})");
+  EXPECT_EQ(m.error_code, "unknown_channel");
+  EXPECT_EQ(m.error_message, "unknown channel \"n\xc3\xa9ws\"");
+}
+
 TEST(ClientMessage, ShapeIsCheckedBeforeNames) {
   const ClientMessage m = parse_client_message(R"({"type":"subscribe","channels":["news",1]})");
   EXPECT_EQ(m.error_code, "bad_request");
