@@ -68,6 +68,8 @@ class FrameParser {
   std::uint16_t close_code() const { return close_code_; }
   std::string_view close_reason() const;
 
+  // No frame or fragmented message is in progress (nothing partial held).
+  bool idle() const { return header_len_ == 0 && !in_payload_ && !message_open_; }
   // Bytes held for a message in progress (for memory accounting).
   std::size_t buffered() const { return message_.size(); }
   // Releases the message buffer's memory (call when idle to stay small).

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "ngx_ps_hub.h"
 #include "ngx_ps_module.h"
 #include "ngx_ps_stats.h"
 
@@ -67,6 +68,10 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
      ngx_http_portfolio_stream_origins, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("portfolio_stream_max_message_size"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
      PS_LOC_OFFSET(max_message_size), &ngx_http_portfolio_stream_positive_size_post},
+    {ngx_string("portfolio_stream_close_timeout"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     PS_LOC_OFFSET(close_timeout), nullptr},
+    {ngx_string("portfolio_stream_message_timeout"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     PS_LOC_OFFSET(message_timeout), nullptr},
     {ngx_string("portfolio_stream_send_limit"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
      PS_LOC_OFFSET(send_limit), &ngx_http_portfolio_stream_positive_size_post},
     {ngx_string("portfolio_stream_stats"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -161,6 +166,8 @@ static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf) {
   conf->session_recheck = NGX_CONF_UNSET_MSEC;
   conf->batch_window = NGX_CONF_UNSET_MSEC;
   conf->heartbeat = NGX_CONF_UNSET_MSEC;
+  conf->close_timeout = NGX_CONF_UNSET_MSEC;
+  conf->message_timeout = NGX_CONF_UNSET_MSEC;
   conf->allowed_origins = static_cast<ngx_array_t*>(NGX_CONF_UNSET_PTR);
   conf->any_origin = NGX_CONF_UNSET;
   conf->max_message_size = NGX_CONF_UNSET_SIZE;
@@ -185,6 +192,12 @@ static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* pare
   ngx_conf_merge_str_value(conf->broadcast_channel, prev->broadcast_channel, "");
   ngx_conf_merge_msec_value(conf->batch_window, prev->batch_window, 250);
   ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
+  ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
+  ngx_conf_merge_msec_value(conf->message_timeout, prev->message_timeout, 30000);
+  if (conf->enable && conf->close_timeout == 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"portfolio_stream_close_timeout\" must be greater than 0");
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
   ngx_conf_merge_ptr_value(conf->allowed_origins, prev->allowed_origins, nullptr);
   ngx_conf_merge_value(conf->any_origin, prev->any_origin, 0);
   ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size, 64 * 1024);

@@ -12,7 +12,8 @@
 #include "session_json.h"
 #include "ws_handshake.h"
 
-#include "ngx_ps_module.h"
+#include "ngx_ps_conn.h"
+#include "ngx_ps_limit_slot.h"
 #include "ngx_ps_stats.h"
 
 namespace {
@@ -108,8 +109,10 @@ void finish(ngx_http_request_t* r, ngx_int_t rc) {
   ngx_http_run_posted_requests(c);
 }
 
-// Frees everything HTTP held for this connection and hands it to the loop.
-void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& user_id) {
+// Makes the WebSocket connection while the request can still answer 503,
+// then frees everything HTTP held for this connection and hands it over.
+void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& user_id,
+             ngx_ps_limit_slot&& slot) {
   ngx_connection_t* c = r->connection;
   auto* lcf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(
       ngx_http_get_module_loc_conf(r, ngx_http_portfolio_stream_module));
@@ -135,12 +138,19 @@ void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& use
   }
   response.append("\r\n\r\n");
 
-  std::string session_key(ngx_ps_sv(ctx->session_key));
-
   // Bytes the client sent after its request (it should not, but may).
   std::string early;
   if (r->header_in && r->header_in->pos < r->header_in->last) {
     early.assign(reinterpret_cast<const char*>(r->header_in->pos), r->header_in->last - r->header_in->pos);
+  }
+
+  ngx_ps_conn_t* wc = ngx_ps_conn_create(c, lcf, user_id, ngx_ps_sv(ctx->session_key), response,
+                                         deflate ? &*deflate : nullptr, std::move(slot));
+  if (wc == nullptr) {
+    // Nothing was made and the slot is back (logged there; no counter fits).
+    ngx_http_discard_request_body(r);
+    finish(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    return;
   }
 
   // The access log records the upgrade with status 101 now; the request's
@@ -179,11 +189,7 @@ void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& use
   }
 #endif
 
-  if (ngx_ps_conn_start(c, lcf, user_id, session_key, response, early, deflate ? &*deflate : nullptr) !=
-      NGX_OK) {
-    ngx_ps_limits_release(user_id);
-    ngx_http_close_connection(c);
-  }
+  ngx_ps_conn_run(wc, early);
 }
 
 void on_session(void* data, ngx_ps_get_result rc, std::string_view value) {
@@ -209,12 +215,13 @@ void on_session(void* data, ngx_ps_get_result rc, std::string_view value) {
       finish(r, reject(r, NGX_HTTP_UNAUTHORIZED, ngx_ps_stat::rejected_unauthorized));
       return;
     }
-    ngx_int_t limit = ngx_ps_limits_acquire(r, *user, lcf);
+    ngx_ps_limit_slot slot;
+    ngx_int_t limit = slot.acquire(r, *user, lcf);
     if (limit != NGX_OK) {
       finish(r, limit);
       return;
     }
-    upgrade(r, ctx, *user);
+    upgrade(r, ctx, *user, std::move(slot));
   } catch (...) {
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "portfolio_stream: internal error during the handshake");

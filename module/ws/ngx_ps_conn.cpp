@@ -1,22 +1,24 @@
-// The WebSocket connection after the 101: read everything readable, feed the
-// sans-I/O parser, queue replies, then flush once; heartbeats; the close
-// handshake. A connection is freed only by finalize(), always as the last
-// step of a handler.
+// The nginx side of one WebSocket connection: read everything readable into
+// the session, let the app handle client messages, write what the session
+// queued (once per pass), arm its deadline, and free the connection when the
+// session is closed. Protocol rules live in src/ws_session.cpp.
+
+#include <sys/socket.h>
 
 #include "client_message.h"
 #include "frame_writer.h"
 #include "server_messages.h"
 #include "session_json.h"
 
-#include "ngx_ps_module.h"
+#include "ngx_ps_conn.h"
+#include "ngx_ps_hub.h"
 #include "ngx_ps_stats.h"
 
 using conn_t = ngx_ps_conn_t;
 
 namespace {
 
-constexpr ngx_msec_t kCloseWait = 1000;  // how long we wait for the peer's close after ours
-constexpr int kReadsPerPass = 8;         // then yield to other connections
+constexpr int kReadsPerPass = 8;  // then yield to other connections
 
 u_char read_buffer[16384];  // one per worker: nothing is kept between reads
 
@@ -24,14 +26,11 @@ u_char read_buffer[16384];  // one per worker: nothing is kept between reads
 // worker, reset after every message (client_no_context_takeover is always
 // agreed), its output buffer trimmed after use.
 ps::Inflater& inflater() {
-  static ps::Inflater inflater;
-  return inflater;
+  static ps::Inflater instance;
+  return instance;
 }
 
-const ps::SharedBytes& ping_frame() {
-  static const ps::SharedBytes frame = ps::make_shared_frame(ps::Opcode::ping, {});
-  return frame;
-}
+std::int64_t now() { return std::int64_t(ngx_current_msec); }
 
 void post_write(conn_t* wc) {
   ngx_event_t* wev = wc->connection->write;
@@ -46,8 +45,11 @@ void finalize(conn_t* wc) {
   }
   wc->finalized = 1;
   ngx_connection_t* c = wc->connection;
-  ngx_ps_hub_detach(wc);
-  // c->read / c->write timers and posted events go with the connection.
+  try {
+    ngx_ps_hub_detach(wc);
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ALERT, c->log, 0, "portfolio_stream: internal error releasing a connection");
+  }
   if (wc->recheck.timer_set) {
     ngx_del_timer(&wc->recheck);
   }
@@ -58,76 +60,122 @@ void finalize(conn_t* wc) {
     ngx_ps_redis_cancel(wc->recheck_lookup);
     wc->recheck_lookup = nullptr;
   }
+  if (wc->session.abortive() && c->fd != (ngx_socket_t)-1) {
+    // Unsent bytes of ours: reset instead of leaving them to the kernel.
+    struct linger l = {1, 0};
+    (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  }
   ngx_ps_stat_closed(ngx_current_msec - wc->started);
-  wc->~conn_t();
+  wc->~conn_t();  // gives the limit slot back
   ngx_free(wc);
   c->data = nullptr;
+  // c->read / c->write timers and posted events go with the connection.
   ngx_http_close_connection(c);
 }
 
-// After our close frame is on the wire: half-close and wait (bounded) for
-// the peer's close or EOF, so unread input cannot turn our FIN into a RST
-// that would lose the close frame. Returns false when wc was finalized.
-bool close_sent(conn_t* wc) {
-  ngx_connection_t* c = wc->connection;
-  if (wc->peer_closed || c->error) {
-    finalize(wc);
-    return false;
-  }
-  if (c->ssl == nullptr && !wc->half_closed) {
-    wc->half_closed = 1;
-    (void)ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN);
-  }
-  if (!c->read->timer_set) {
-    ngx_add_timer(c->read, kCloseWait);
-  }
-  return true;
-}
-
-// Writes what is queued; false when the connection was finalized.
-bool flush(conn_t* wc) {
-  ngx_connection_t* c = wc->connection;
-  while (!wc->out.empty()) {
-    std::string_view front = wc->out.front();
-    ssize_t n = c->send(c, (u_char*)front.data(), front.size());
-    if (n == NGX_AGAIN) {
-      if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-        finalize(wc);
-        return false;
-      }
-      return true;
-    }
-    if (n == NGX_ERROR || n < 0) {
-      c->error = 1;
-      finalize(wc);
-      return false;
-    }
-    wc->out.consume(std::size_t(n));
-    ngx_ps_stat_add(ngx_ps_stat::bytes_sent, n);
-  }
-  if (wc->closing) {
-    return close_sent(wc);
-  }
-  return true;
-}
-
-// Queues a close frame; the rest happens in flush()/close_sent().
-void start_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
-  if (wc->closing) {
+// Logs and counts how a close began, once.
+void note_close(conn_t* wc) {
+  if (wc->close_noted || wc->session.open()) {
     return;
   }
-  wc->closing = 1;
-  ngx_event_t* wev = wc->connection->write;
-  if (wev->timer_set) {
-    ngx_del_timer(wev);  // the heartbeat
+  wc->close_noted = 1;
+  ngx_log_t* log = wc->connection->log;
+  switch (wc->session.cause()) {
+    case ps::CloseCause::slow_consumer:
+      ngx_log_error(NGX_LOG_WARN, log, 0,
+                    "portfolio_stream: slow consumer, over portfolio_stream_send_limit, closing with 1008");
+      ngx_ps_stat_add(ngx_ps_stat::slow_consumer_drops, 1);
+      break;
+    case ps::CloseCause::heartbeat_timeout:
+      ngx_log_error(NGX_LOG_INFO, log, 0, "portfolio_stream: peer silent for %M ms, closing",
+                    ngx_msec_t(now() - wc->session.last_seen()));
+      break;
+    case ps::CloseCause::message_timeout:
+      ngx_log_error(NGX_LOG_INFO, log, 0,
+                    "portfolio_stream: client message not complete within portfolio_stream_message_timeout, "
+                    "closing with 1008");
+      break;
+    case ps::CloseCause::protocol:
+      ngx_log_error(NGX_LOG_INFO, log, 0, "portfolio_stream: client broke the protocol, closing with %d",
+                    int(wc->session.close_code()));
+      break;
+    default:
+      break;
   }
-  wev->cancelable = 0;
   if (wc->recheck.timer_set) {
     ngx_del_timer(&wc->recheck);
   }
-  wc->out.push_unlimited(ps::SharedBytes::concat({ps::make_close_frame(code, reason)}));
-  ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
-  post_write(wc);
+}
+
+// The end of every handler: write what is queued, carry out the session's
+// requests, re-arm its deadline, or free the connection. wc is gone after it
+// when the session is closed.
+void step(conn_t* wc) {
+  ngx_connection_t* c = wc->connection;
+  ps::WsSession& s = wc->session;
+  for (;;) {
+    std::string_view p = s.pending();
+    if (p.empty()) {
+      break;
+    }
+    ssize_t n = c->send(c, (u_char*)p.data(), p.size());
+    if (n == NGX_AGAIN) {
+      if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        s.write_failed();
+      }
+      break;
+    }
+    if (n < 0) {
+      c->error = 1;
+      s.write_failed();
+      break;
+    }
+    s.written(std::size_t(n), now());
+    ngx_ps_stat_add(ngx_ps_stat::bytes_sent, n);
+  }
+  if (std::uint32_t frames = s.take_control_frames()) {
+    ngx_ps_stat_add(ngx_ps_stat::frames_sent, frames);
+  }
+  note_close(wc);
+  if (s.wants_shutdown_write()) {
+    // Our close frame is out: a FIN (plain TCP; TLS would need a close_notify
+    // nginx does not send half-way), then read until the peer's close or EOF.
+    if (c->ssl == nullptr) {
+      (void)ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN);
+    }
+    s.shutdown_write_done();
+  }
+  if (s.state() == ps::WsSession::State::closed) {
+    finalize(wc);
+    return;
+  }
+  ngx_event_t* rev = c->read;
+  if (auto d = s.deadline()) {
+    std::int64_t delay = *d - now();
+    rev->cancelable = s.open();
+    ngx_add_timer(rev, ngx_msec_t(delay > 0 ? delay : 1));
+  } else if (rev->timer_set) {
+    ngx_del_timer(rev);
+  }
+}
+
+// Ends the connection after an internal error (called after the catch
+// block, which only notes it: catch blocks do not allocate): 1011 while
+// open, at once when already closing or when even that fails.
+void internal_error(conn_t* wc, const char* where) {
+  ngx_log_error(NGX_LOG_ERR, wc->connection->log, 0, "portfolio_stream: internal error %s, closing with 1011",
+                where);
+  bool failed = !wc->session.open();
+  if (!failed) {
+    try {
+      wc->session.close(ps::close_code::internal_error, "internal error", now());
+    } catch (...) {
+      failed = true;
+    }
+  }
+  if (failed) {
+    wc->session.abort();
+  }
 }
 
 void handle_text(conn_t* wc, std::string_view text) {
@@ -150,89 +198,36 @@ void handle_text(conn_t* wc, std::string_view text) {
   }
 }
 
-// A text message that arrived compressed: too big once inflated -> 1009,
-// invalid deflate data or UTF-8 -> 1007. false when the connection is failed.
-bool handle_compressed(conn_t* wc) {
-  ps::Inflater& inf = inflater();
-  std::string_view text;
-  std::uint16_t code = inf.inflate_text(wc->parser.payload(), wc->lcf->max_message_size, text);
-  if (code != 0) {
-    inf.trim();
-    wc->parser.shrink();  // the compressed message is not needed any more
-    start_close(wc, code,
-                code == ps::close_code::too_big           ? "message too big"
-                : code == ps::close_code::invalid_payload ? "invalid compressed message"
-                                                          : "internal error");
-    return false;
-  }
-  handle_text(wc, text);
-  inf.trim();
-  return true;
-}
-
-// Feeds bytes to the parser and acts on every event.
-void process_input(conn_t* wc, std::string_view in) {
-  while (!in.empty() && !wc->peer_closed) {
-    ps::FrameParser::Status st = wc->parser.parse(in);
-    switch (st) {
-      case ps::FrameParser::Status::need_more:
-        return;
-      case ps::FrameParser::Status::text:
-        if (wc->closing) {
-          break;
-        }
-        if (!wc->parser.compressed()) {
-          handle_text(wc, wc->parser.payload());
-        } else if (!handle_compressed(wc)) {
-          // Failed like a parser error: the rest of this input is dropped,
-          // later reads are parsed only for the peer's close (closing).
-          return;
-        }
-        break;
-      case ps::FrameParser::Status::ping:
-        if (!wc->closing) {
-          // Under send_limit like everything else: a peer that pings without
-          // reading must not grow its queue without bound.
-          ngx_ps_conn_send(wc, ps::make_shared_frame(ps::Opcode::pong, wc->parser.payload()));
-        }
-        break;
-      case ps::FrameParser::Status::pong:
-        break;
-      case ps::FrameParser::Status::close:
-        wc->peer_closed = 1;
-        // Echo the peer's code (RFC 6455 section 5.5.1); after ours went
-        // out first, their close completes the handshake.
-        start_close(wc, wc->parser.close_code(), {});
-        return;
-      case ps::FrameParser::Status::error:
-        // Failing the connection. peer_closed stays 0 on purpose: closing
-        // with the peer's unread bytes in the socket would send a RST that
-        // can destroy our close frame before the peer reads it, so
-        // close_sent() half-closes and drains (the sticky parser consumes
-        // nothing more) until EOF or kCloseWait (found by tests/conformance).
-        start_close(wc, wc->parser.close_code(), "protocol error");
-        return;
+// Feeds bytes to the session and hands each complete message to the app.
+void feed(conn_t* wc, std::string_view in) {
+  ps::Inflater* inf = wc->deflate ? &inflater() : nullptr;
+  while (!in.empty()) {
+    if (wc->session.feed(in, now(), inf) != ps::WsSession::Feed::text) {
+      break;
     }
+    handle_text(wc, wc->session.text());
   }
-  if (wc->parser.buffered() == 0) {
-    wc->parser.shrink();
+  if (inf != nullptr) {
+    inf->trim();
   }
 }
 
 void read_handler(ngx_event_t* rev) {
   ngx_connection_t* c = static_cast<ngx_connection_t*>(rev->data);
   auto* wc = static_cast<conn_t*>(c->data);
-  if (rev->timedout) {
-    finalize(wc);  // the peer never answered our close frame
-    return;
-  }
+  ps::WsSession& s = wc->session;
+  bool failed = false;
   try {
+    if (rev->timedout) {
+      rev->timedout = 0;
+      s.timer(now());
+    }
     if (c->close) {
       // ngx_close_idle_connections(): the worker is shutting down.
       c->close = 0;
-      start_close(wc, ps::close_code::going_away, "server shutting down");
+      s.close(ps::close_code::going_away, "server shutting down", now());
     }
-    for (int i = 0; rev->ready && !wc->peer_closed; i++) {
+    for (int i = 0; rev->ready && s.state() != ps::WsSession::State::closed; i++) {
       if (i == kReadsPerPass) {
         ngx_post_event(rev, &ngx_posted_events);
         break;
@@ -242,59 +237,27 @@ void read_handler(ngx_event_t* rev) {
         break;
       }
       if (n == 0 || n == NGX_ERROR) {
-        c->error = 1;
-        finalize(wc);
-        return;
+        c->error = n == NGX_ERROR;
+        s.peer_eof();
+        break;
       }
-      wc->last_seen = ngx_current_msec;
-      process_input(wc, std::string_view(reinterpret_cast<const char*>(read_buffer), std::size_t(n)));
+      feed(wc, std::string_view(reinterpret_cast<const char*>(read_buffer), std::size_t(n)));
     }
-    if (wc->peer_closed && wc->closing && wc->out.empty()) {
-      finalize(wc);
-      return;
+    if (s.state() != ps::WsSession::State::closed && ngx_handle_read_event(rev, 0) != NGX_OK) {
+      s.abort();
     }
-    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-      finalize(wc);
-      return;
-    }
-    flush(wc);
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error, closing with 1011");
-    wc->out.discard_unstarted();
-    wc->closing = 0;
-    start_close(wc, ps::close_code::internal_error, "internal error");
+    failed = true;
   }
+  if (failed) {
+    internal_error(wc, "reading");
+  }
+  step(wc);
 }
-
-void heartbeat(conn_t* wc);
 
 void write_handler(ngx_event_t* wev) {
   ngx_connection_t* c = static_cast<ngx_connection_t*>(wev->data);
-  auto* wc = static_cast<conn_t*>(c->data);
-  if (wev->timedout) {
-    wev->timedout = 0;
-    try {
-      heartbeat(wc);
-    } catch (...) {
-      ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error in a heartbeat");
-    }
-  }
-  flush(wc);
-}
-
-void heartbeat(conn_t* wc) {
-  ngx_msec_t interval = wc->lcf->heartbeat;
-  if (ngx_current_msec - wc->last_seen >= 2 * interval) {
-    ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0, "portfolio_stream: peer silent for %M ms, closing",
-                  ngx_current_msec - wc->last_seen);
-    wc->peer_closed = 1;  // a silent peer will not answer our close
-    start_close(wc, ps::close_code::going_away, "heartbeat timeout");
-    return;
-  }
-  wc->out.push_unlimited(ping_frame());
-  ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
-  post_write(wc);
-  ngx_add_timer(wc->connection->write, interval);
+  step(static_cast<conn_t*>(c->data));
 }
 
 // A session that is gone (expired, logged out) or now names another user
@@ -302,7 +265,7 @@ void heartbeat(conn_t* wc) {
 void recheck_done(void* data, ngx_ps_get_result rc, std::string_view value) {
   auto* wc = static_cast<conn_t*>(data);
   wc->recheck_lookup = nullptr;
-  if (wc->closing) {
+  if (!wc->session.open()) {
     return;
   }
   try {
@@ -314,7 +277,7 @@ void recheck_done(void* data, ngx_ps_get_result rc, std::string_view value) {
     if (gone) {
       ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
                     "portfolio_stream: session ended, closing with 4401");
-      start_close(wc, ps::close_code::session_expired, "session expired");
+      ngx_ps_conn_close(wc, ps::close_code::session_expired, "session expired");
       return;
     }
   } catch (...) {
@@ -326,7 +289,7 @@ void recheck_done(void* data, ngx_ps_get_result rc, std::string_view value) {
 
 void recheck_handler(ngx_event_t* ev) {
   auto* wc = static_cast<conn_t*>(ev->data);
-  if (wc->closing || wc->recheck_lookup != nullptr) {
+  if (!wc->session.open() || wc->recheck_lookup != nullptr) {
     return;
   }
   wc->recheck_lookup = ngx_ps_redis_get(wc->session_key, recheck_done, wc);
@@ -335,55 +298,99 @@ void recheck_handler(ngx_event_t* ev) {
   }
 }
 
+ps::SessionConfig session_config(const ngx_http_portfolio_stream_loc_conf_t* lcf, bool deflate) {
+  ps::SessionConfig sc;
+  sc.heartbeat_ms = std::int64_t(lcf->heartbeat);
+  sc.close_timeout_ms = std::int64_t(lcf->close_timeout);
+  sc.message_timeout_ms = std::int64_t(lcf->message_timeout);
+  sc.send_limit = lcf->send_limit;
+  sc.max_message_size = lcf->max_message_size;
+  sc.permessage_deflate = deflate;
+  return sc;
+}
+
 }  // namespace
 
 void ngx_ps_conn_send(conn_t* wc, const ps::SharedBytes& frame) {
-  if (wc->closing) {
-    return;
+  switch (wc->session.send(frame, now())) {
+    case ps::WsSession::Send::queued:
+      ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
+      post_write(wc);
+      break;
+    case ps::WsSession::Send::slow_consumer:
+      post_write(wc);  // the close frame
+      break;
+    case ps::WsSession::Send::not_open:
+      break;
   }
-  if (!wc->out.push(frame, wc->lcf->send_limit)) {
-    ngx_log_error(NGX_LOG_WARN, wc->connection->log, 0,
-                  "portfolio_stream: slow consumer, %uz bytes unsent, closing with 1008", wc->out.bytes());
-    ngx_ps_stat_add(ngx_ps_stat::slow_consumer_drops, 1);
-    wc->out.discard_unstarted();
-    start_close(wc, ps::close_code::policy_violation, "slow consumer");
-    return;
-  }
-  ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
-  post_write(wc);
 }
 
 void ngx_ps_conn_send_text(conn_t* wc, std::string_view json) {
-  ngx_ps_conn_send(wc, ps::make_shared_frame(ps::Opcode::text, json));
+  if (wc->session.open()) {
+    ngx_ps_conn_send(wc, ps::make_shared_frame(ps::Opcode::text, json));
+  }
 }
 
-void ngx_ps_conn_abort(conn_t* wc) { finalize(wc); }
+void ngx_ps_conn_close(conn_t* wc, std::uint16_t code, std::string_view reason) {
+  wc->session.close(code, reason, now());
+  post_write(wc);
+}
 
-ngx_int_t ngx_ps_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
-                            std::string_view user_id, std::string_view session_key,
-                            std::string_view handshake_response, std::string_view early,
-                            const ps::DeflateParams* deflate) {
+void ngx_ps_conn_abort(conn_t* wc) {
+  wc->session.abort();
+  finalize(wc);
+}
+
+conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
+                           std::string_view user_id, std::string_view session_key,
+                           std::string_view handshake_response, const ps::DeflateParams* deflate,
+                           ngx_ps_limit_slot&& slot) {
   void* mem = ngx_alloc(sizeof(conn_t), c->log);
   if (mem == nullptr) {
-    return NGX_ERROR;
+    return nullptr;
   }
-  auto* wc = ::new (mem) conn_t(c, lcf);
+  conn_t* wc = nullptr;
+  try {
+    wc = ::new (mem) conn_t(c, lcf, session_config(lcf, deflate != nullptr), std::move(slot));
+  } catch (...) {
+    ngx_free(mem);
+    return nullptr;
+  }
   if (deflate != nullptr) {
     // The handshake always agrees client_no_context_takeover: the shared
     // per-worker Inflater keeps nothing between messages.
     wc->deflate = 1;
     wc->deflate_window_bits = deflate->server_window_bits;
-    wc->parser.set_permessage_deflate(true);
   }
+  wc->recheck.handler = recheck_handler;
+  wc->recheck.data = wc;
+  wc->recheck.log = c->log;
+  wc->recheck.cancelable = 1;
+  bool failed = false;
   try {
-    wc->out.push_unlimited(ps::SharedBytes::concat({handshake_response}));
+    wc->session.send_unlimited(ps::SharedBytes::concat({handshake_response}));
     wc->session_key.assign(session_key);
+    ngx_ps_hub_attach(wc, user_id);
   } catch (...) {
+    failed = true;
+  }
+  if (failed) {
+    ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: out of memory setting up a connection");
+    try {
+      ngx_ps_hub_detach(wc);
+    } catch (...) {
+      ngx_log_error(NGX_LOG_ALERT, c->log, 0, "portfolio_stream: internal error releasing a connection");
+    }
     wc->~conn_t();
     ngx_free(wc);
-    return NGX_ERROR;
+    return nullptr;
   }
+  return wc;
+}
 
+void ngx_ps_conn_run(conn_t* wc, std::string_view early) {
+  ngx_connection_t* c = wc->connection;
+  ngx_http_portfolio_stream_loc_conf_t* lcf = wc->lcf;
   c->data = wc;
   c->read->handler = read_handler;
   c->write->handler = write_handler;
@@ -391,45 +398,37 @@ ngx_int_t ngx_ps_conn_start(ngx_connection_t* c, ngx_http_portfolio_stream_loc_c
   c->idle = 1;  // so a graceful shutdown reaches read_handler with c->close
   ngx_reusable_connection(c, 0);
   (void)ngx_tcp_nodelay(c);
-
-  c->write->cancelable = 1;  // the heartbeat must not hold a shutting-down worker
-  wc->recheck.handler = recheck_handler;
-  wc->recheck.data = wc;
-  wc->recheck.log = c->log;
-  wc->recheck.cancelable = 1;
+  if (c->read->timer_set) {
+    ngx_del_timer(c->read);  // HTTP's; the session's deadline takes it over
+  }
+  if (c->write->timer_set) {
+    ngx_del_timer(c->write);
+  }
 
   ngx_ps_stat_add(ngx_ps_stat::connections_accepted, 1);
+  bool failed = false;
   try {
-    ngx_ps_hub_attach(wc, user_id);
     if (!early.empty()) {
-      wc->last_seen = ngx_current_msec;
-      process_input(wc, early);
+      feed(wc, early);
     }
   } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, c->log, 0, "portfolio_stream: internal error, closing with 1011");
-    if (wc->user == nullptr) {
-      ngx_ps_limits_release(user_id);  // detach will not
-    }
-    start_close(wc, ps::close_code::internal_error, "internal error");
+    failed = true;
+  }
+  if (failed) {
+    internal_error(wc, "reading");
   }
   if (ngx_exiting) {
-    start_close(wc, ps::close_code::going_away, "server shutting down");
+    wc->session.close(ps::close_code::going_away, "server shutting down", now());
   }
-  if (lcf->heartbeat > 0 && !wc->closing) {
-    ngx_add_timer(c->write, lcf->heartbeat);
-  }
-  if (lcf->session_recheck > 0 && !wc->closing) {
+  if (lcf->session_recheck > 0 && wc->session.open()) {
     // Staggered: connections opened together re-read at different times.
     ngx_msec_t half = lcf->session_recheck / 2;
     ngx_add_timer(&wc->recheck, half + ngx_msec_t(ngx_random()) % (lcf->session_recheck - half + 1));
   }
   if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-    finalize(wc);
-    return NGX_OK;
-  }
-  if (c->read->ready) {
+    wc->session.abort();
+  } else if (c->read->ready) {
     ngx_post_event(c->read, &ngx_posted_events);
   }
-  flush(wc);
-  return NGX_OK;
+  step(wc);
 }

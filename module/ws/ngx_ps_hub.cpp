@@ -13,7 +13,8 @@
 #include "server_messages.h"
 #include "subscription_table.h"
 
-#include "ngx_ps_module.h"
+#include "ngx_ps_conn.h"
+#include "ngx_ps_hub.h"
 #include "ngx_ps_stats.h"
 
 using conn_t = ngx_ps_conn_t;
@@ -131,7 +132,7 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
   ps::SharedBytes batch_deflated;
   ngx_atomic_int_t frames = 0;
   for_each_conn(&g->conns, [&](conn_t* wc) {
-    if (!wc->connected_sent || wc->closing) {
+    if (!wc->connected_sent || !wc->session.open()) {
       return;
     }
     if (wc->deflate) {
@@ -152,7 +153,7 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
 // is written: batchEfficiency = 1 - frames / deliveries credits coalescing.
 void count_deliveries(ngx_ps_group_t* g) {
   ngx_atomic_int_t n = 0;
-  for_each_conn(&g->conns, [&](conn_t* wc) { n += wc->connected_sent && !wc->closing; });
+  for_each_conn(&g->conns, [&](conn_t* wc) { n += wc->connected_sent && !!wc->session.open(); });
   if (n > 0) {
     ngx_ps_stat_add(ngx_ps_stat::events_delivered, n);
   }
@@ -212,7 +213,7 @@ void leave_group(conn_t* wc) {
   if (g == nullptr) {
     return;
   }
-  ngx_queue_remove(&wc->group_link.queue);
+  wc->group_link.unlink();
   wc->group = nullptr;
   if (ngx_queue_empty(&g->conns)) {
     auto& groups = g->user->groups;
@@ -331,7 +332,7 @@ void on_state(bool up) {
     if (!up) {
       worker_hub->table.on_connection_lost();
       for_each_conn(&worker_hub->conns, [](conn_t* wc) {
-        if (wc->connected_sent && !wc->degraded && !wc->closing) {
+        if (wc->connected_sent && !wc->degraded && !!wc->session.open()) {
           wc->degraded = 1;
           ngx_ps_conn_send(wc, status_frame(false));
         }
@@ -391,15 +392,17 @@ void ngx_ps_hub_attach(conn_t* wc, std::string_view user_id) {
   channel.reserve(wc->lcf->channel_prefix.len + user_id.size());
   channel.append(ngx_ps_sv(wc->lcf->channel_prefix)).append(user_id);
 
+  // Each step records what it took in wc before the next can throw, so
+  // detach undoes exactly that (the caller detaches on failure).
   table_t::Command cmd;
   entry_t* e = acquire(channel, &cmd);
+  wc->user = &e->local;
+  ngx_queue_insert_tail(&worker_hub->conns, &wc->worker_link.queue);
+  send_command(cmd, channel);
   if (e->local.user_id.empty()) {
     e->local.user_id.assign(user_id);
   }
-  wc->user = &e->local;
   join_group(wc, wc->filter);
-  ngx_queue_insert_tail(&worker_hub->conns, &wc->worker_link.queue);
-  send_command(cmd, channel);
 
   bool live = e->live();
   if (wc->lcf->broadcast_channel.len > 0) {
@@ -420,15 +423,14 @@ void ngx_ps_hub_detach(conn_t* wc) {
   if (wc->user == nullptr) {
     return;
   }
-  ngx_ps_limits_release(wc->user->user_id);
   leave_group(wc);
-  ngx_queue_remove(&wc->worker_link.queue);
+  wc->worker_link.unlink();
   entry_t* e = static_cast<entry_t*>(wc->user->entry);
   wc->user = nullptr;
   std::string channel = e->channel();
   send_command(worker_hub->table.release(e), channel);
   if (wc->broadcast != nullptr) {
-    ngx_queue_remove(&wc->broadcast_link.queue);
+    wc->broadcast_link.unlink();
     entry_t* b = static_cast<entry_t*>(wc->broadcast->entry);
     wc->broadcast = nullptr;
     std::string bchannel = b->channel();

@@ -1,0 +1,108 @@
+// One upgraded WebSocket connection: the nginx side of a ps::WsSession
+// (src/ws_session.h), which holds every protocol rule and deadline. This
+// glue reads, writes, arms the one timer the session asks for, and frees
+// the connection when the session says it is closed.
+#pragma once
+
+#include <string>
+
+#include "channels.h"
+#include "permessage_deflate.h"
+#include "ws_session.h"
+
+#include "ngx_ps_limit_slot.h"
+#include "ngx_ps_module.h"
+
+struct ngx_ps_user_t;
+struct ngx_ps_group_t;
+struct ngx_ps_conn_t;
+
+// A list link that knows its connection (conn_t is not standard-layout, so
+// no offsetof tricks). Self-linked while in no list, so unlinking is safe.
+struct ngx_ps_link_t {
+  ngx_queue_t queue;
+  ngx_ps_conn_t* conn;
+
+  explicit ngx_ps_link_t(ngx_ps_conn_t* c) : queue(), conn(c) { ngx_queue_init(&queue); }
+  void unlink() {
+    ngx_queue_remove(&queue);
+    ngx_queue_init(&queue);
+  }
+};
+
+// Owned by itself: created by ngx_ps_conn_create(), freed only by the
+// connection's finalize (as the last step of one of its handlers, or at
+// worker exit). Everything it holds is released there: the hub's entries,
+// the limit slot (by its destructor), the timers, a pending session re-read.
+struct ngx_ps_conn_t {
+  ngx_connection_t* connection;
+  ngx_http_portfolio_stream_loc_conf_t* lcf;
+  ngx_ps_user_t* user;           // the user's channel entry (hub)
+  ngx_ps_group_t* group;         // connections of this user sharing frames
+  ngx_ps_user_t* broadcast;      // the broadcast channel's entry, if any
+  ngx_ps_link_t group_link;      // in group->conns
+  ngx_ps_link_t broadcast_link;  // in broadcast->conns
+  ngx_ps_link_t worker_link;     // in the hub's list of every connection
+  // The session's deadline rides on c->read's timer (cancelable while open,
+  // so an idle heartbeat never holds a shutting-down worker; not once
+  // closing, so a reload lets closes finish within close_timeout).
+  ngx_event_t recheck;           // session re-read timer; cancelable
+  ngx_ps_get_t* recheck_lookup;  // pending re-read
+  ngx_msec_t started;            // ngx_current_msec at the upgrade
+  std::string session_key;       // prefix + sid, for the re-reads
+  ngx_ps_limit_slot slot;
+  ps::WsSession session;
+  ps::ChannelMask filter;
+  unsigned connected_sent : 1;  // the "connected" frame is queued
+  unsigned degraded : 1;        // told "degraded", owes "live"
+  unsigned close_noted : 1;     // the close was logged and counted
+  unsigned finalized : 1;
+  // permessage-deflate negotiated (always without context takeover in either
+  // direction: no per-connection zlib state). Events go out compressed.
+  unsigned deflate : 1;
+  unsigned deflate_window_bits : 4;  // the server's LZ77 window, 9..15
+
+  ngx_ps_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf, const ps::SessionConfig& sc,
+                ngx_ps_limit_slot&& limit_slot)
+      : connection(c),
+        lcf(conf),
+        user(nullptr),
+        group(nullptr),
+        broadcast(nullptr),
+        group_link(this),
+        broadcast_link(this),
+        worker_link(this),
+        recheck(),
+        recheck_lookup(nullptr),
+        started(ngx_current_msec),
+        slot(std::move(limit_slot)),
+        session(sc, std::int64_t(ngx_current_msec)),
+        filter(ps::kAllChannels),
+        connected_sent(0),
+        degraded(0),
+        close_noted(0),
+        finalized(0),
+        deflate(0),
+        deflate_window_bits(15) {}
+};
+
+// Makes the connection while the HTTP request still lives: queues the 101
+// (`handshake_response`) first, then registers with the hub (which may queue
+// "connected"). nullptr on failure (out of memory): nothing of it is left,
+// `slot` is released, and the caller answers 503. `deflate`: the
+// permessage-deflate agreement in that 101, or null.
+ngx_ps_conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
+                                  std::string_view user_id, std::string_view session_key,
+                                  std::string_view handshake_response, const ps::DeflateParams* deflate,
+                                  ngx_ps_limit_slot&& slot);
+// Takes the connection over once HTTP has let go of it; `early` are bytes
+// the client sent after its request (frames sent before the 101).
+void ngx_ps_conn_run(ngx_ps_conn_t* wc, std::string_view early);
+// Queues a frame (shared bytes) under send_limit; over it the connection is
+// closed with 1008. The write is posted, not done here; never frees wc.
+void ngx_ps_conn_send(ngx_ps_conn_t* wc, const ps::SharedBytes& frame);
+void ngx_ps_conn_send_text(ngx_ps_conn_t* wc, std::string_view json);
+// Begins a close (e.g. 4401); the connection ends within close_timeout.
+void ngx_ps_conn_close(ngx_ps_conn_t* wc, std::uint16_t code, std::string_view reason);
+// Worker exit: frees the connection now.
+void ngx_ps_conn_abort(ngx_ps_conn_t* wc);

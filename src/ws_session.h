@@ -1,0 +1,156 @@
+// The life of one WebSocket connection after the 101, sans-I/O: the states
+// open -> closing -> closed, ping/pong and the heartbeat, the close
+// handshake, the send limit, and a deadline on every wait. It owns the frame
+// parser and the queue of frames to write. Time is an argument (ms, any
+// monotonic clock); nothing here reads a clock, a socket or a timer.
+//
+// The caller (module/ws) carries out what the session asks for:
+//   - feed() the bytes it read; a returned text message is the app's to use;
+//     peer_eof() when the peer's side ended (EOF, read error);
+//   - write pending() and report written(); write_failed() on a write error;
+//   - half-close its write side when wants_shutdown_write() (then
+//     shutdown_write_done());
+//   - call timer() once deadline() has come (one timer per connection);
+//   - once state() is closed, close the socket (with a RST when abortive())
+//     and release everything the connection holds.
+// Every state other than closed has a deadline, so no peer can keep a
+// connection (and its slots) past close_timeout once a close has begun.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "frame_parser.h"
+#include "out_queue.h"
+#include "shared_bytes.h"
+
+namespace ps {
+
+class Inflater;
+
+struct SessionConfig {
+  std::int64_t heartbeat_ms = 15000;        // ping interval; a peer silent for 2 of them is gone; 0 = off
+  std::int64_t close_timeout_ms = 5000;     // from the start of a close to the socket's end, whatever happens
+  std::int64_t close_wait_ms = 1000;        // after our close frame is out: wait for the peer's close
+  std::int64_t message_timeout_ms = 30000;  // from a message's first byte to its last; 0 = off
+  std::size_t send_limit = 1 << 20;         // bytes queued unsent before the peer is a slow consumer
+  std::size_t max_message_size = 64 * 1024;  // a client message, reassembled (and inflated)
+  bool permessage_deflate = false;           // negotiated (always client_no_context_takeover)
+};
+
+// Why the connection is closing, for logs and counters.
+enum class CloseCause : std::uint8_t {
+  none,
+  server,             // close(): shutdown (1001), session ended (4401), internal error (1011)
+  peer,               // the peer sent a close frame
+  protocol,           // the peer broke RFC 6455 / RFC 7692 (1002, 1003, 1007, 1009)
+  slow_consumer,      // send limit exceeded (1008)
+  heartbeat_timeout,  // nothing read for 2 heartbeats (1001)
+  message_timeout,    // a client message took longer than message_timeout_ms (1008)
+  eof,                // the peer's side ended without a close handshake
+  write_error,        // the socket failed
+};
+
+class WsSession {
+ public:
+  enum class State : std::uint8_t { open, closing, closed };
+  enum class Feed : std::uint8_t { done, text };
+  enum class Send : std::uint8_t { queued, not_open, slow_consumer };
+
+  WsSession(const SessionConfig& config, std::int64_t now);
+
+  // ---- inputs ----------------------------------------------------------------
+  // Consumes bytes from the front of `in`. Returns text when a complete client
+  // message is ready (text(), valid until the next feed()); call again with the
+  // rest until done. Control frames are answered here; a protocol violation
+  // starts the close with the right code. While closing only the peer's
+  // close frame is looked for; text messages are dropped. `inflater` (shared
+  // per worker) inflates compressed messages; it may be null without deflate.
+  Feed feed(std::string_view& in, std::int64_t now, Inflater* inflater);
+  std::string_view text() const { return text_; }
+
+  // The peer's side ended (EOF or read error): closed, abortive if anything
+  // of ours is still unsent.
+  void peer_eof();
+
+  // Queues an application frame (events, replies) under send_limit. Over the
+  // limit the unstarted frames are discarded and the close (1008) begins.
+  Send send(SharedBytes frame, std::int64_t now);
+  // Queues a frame that must go out whatever the limit (the 101 response).
+  void send_unlimited(SharedBytes frame);
+
+  // Begins a server-initiated close (no-op unless open): frames already
+  // queued go first, then the close frame.
+  void close(std::uint16_t code, std::string_view reason, std::int64_t now);
+
+  // Call when deadline() has come (earlier calls are harmless).
+  void timer(std::int64_t now);
+
+  // Ends the connection at once (an internal error while closing, worker
+  // exit): closed, abortive when anything is unsent.
+  void abort();
+
+  // ---- outputs ---------------------------------------------------------------
+  // The next bytes to write; empty when nothing is queued (or closed).
+  std::string_view pending() const;
+  // n bytes of pending() (or of a longer gather of the queue) were written.
+  void written(std::size_t n, std::int64_t now);
+  void write_failed();
+  const OutQueue& queue() const { return out_; }
+
+  // Our close frame is fully written and the peer's close has not come:
+  // shut the write side (a FIN the peer sees) and keep reading for its close.
+  bool wants_shutdown_write() const { return close_written_ && !peer_closed_ && !shutdown_done_; }
+  void shutdown_write_done() { shutdown_done_ = true; }
+
+  // The earliest time timer() must run; nullopt when there is nothing to wait
+  // for (closed, or open with heartbeat and message timeout off and idle).
+  std::optional<std::int64_t> deadline() const;
+
+  State state() const { return state_; }
+  bool open() const { return state_ == State::open; }
+  // Closed with bytes of ours unsent: the socket should be reset, not shut.
+  bool abortive() const { return abortive_; }
+  CloseCause cause() const { return cause_; }
+  std::uint16_t close_code() const { return close_code_; }  // the code we sent (0: none)
+
+  // Frames the session queued by itself (pings, pongs, close frames) since
+  // the last call: for the frames-sent counter.
+  std::uint32_t take_control_frames() {
+    std::uint32_t n = control_frames_;
+    control_frames_ = 0;
+    return n;
+  }
+  // The peer's last bytes were read at this time.
+  std::int64_t last_seen() const { return last_seen_; }
+  // Memory a connection holds beyond sizeof(*this) (for accounting).
+  std::size_t buffered() const { return parser_.buffered(); }
+
+ private:
+  void begin_close(std::uint16_t code, std::string_view reason, CloseCause cause, std::int64_t now,
+                   bool discard_queued);
+  void finish(bool abortive);
+  void track_message(std::int64_t now);
+
+  SessionConfig config_;
+  FrameParser parser_;
+  OutQueue out_;
+  std::string_view text_;
+  std::int64_t last_seen_;
+  std::int64_t next_ping_ = 0;         // open: when the next ping is due
+  std::int64_t message_started_ = -1;  // first byte of the message in progress, -1: idle
+  std::int64_t close_deadline_ = 0;    // closing: the end, whatever happens
+  std::int64_t close_wait_until_ = 0;  // closing, our close written: wait for the peer's until then
+  std::uint32_t control_frames_ = 0;
+  std::uint16_t close_code_ = 0;
+  State state_ = State::open;
+  CloseCause cause_ = CloseCause::none;
+  bool peer_closed_ = false;    // the peer's close frame came, or the peer is gone
+  bool close_written_ = false;  // our close frame is fully written
+  bool shutdown_done_ = false;
+  bool abortive_ = false;
+};
+
+}  // namespace ps
