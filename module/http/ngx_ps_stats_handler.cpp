@@ -31,21 +31,8 @@
 
 namespace {
 
-constexpr std::size_t kCounters = static_cast<std::size_t>(ngx_ps_stat::count);
-
-struct counter_def_t {
-  const char* section;  // JSON object; "" = Prometheus only
-  const char* field;
-  const char* prom;
-  const char* help;
-};
-
-constexpr counter_def_t kCounterDefs[] = {
-#define NGX_PS_DEF(name, section, field, prom, help) {section, field, prom, help},
-    NGX_PS_COUNTERS(NGX_PS_DEF)
-#undef NGX_PS_DEF
-};
-static_assert(sizeof(kCounterDefs) / sizeof(kCounterDefs[0]) == kCounters, "one definition per counter");
+using ps::stats::kCounterDefs;
+using ps::stats::kCounters;
 
 struct view_t {
   ngx_ps_snapshot_t snap;

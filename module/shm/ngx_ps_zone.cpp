@@ -12,7 +12,7 @@
 //   worker slots (ngx_ps_slot_t, 256 bytes each, 64-byte aligned)
 //     one per live worker process: owner pid, a slot id, the connections it
 //     holds, its pub/sub state and subscription count, and the hot counters
-//     of NGX_PS_COUNTERS in cache lines of their own. Only the owner writes
+//     of PS_STATS_COUNTERS in cache lines of their own. Only the owner writes
 //     its counters (lock-free ngx_atomic_fetch_add), so workers never share
 //     a written cache line on the hot path.
 //   users (ngx_ps_user_node_t in the rbtree, keyed by crc32 of the id)
