@@ -2,8 +2,10 @@
 // the latency histogram's bucket scheme and percentiles, the packed
 // per-second disconnect ring, and the exact text of the derived fields
 // (batchEfficiency "95.2%", disconnectRatePerMinute "0.50", one-decimal
-// latencies). The shared-memory zone stores raw counts; everything here is
-// a pure function of them (time is an argument, never read from a clock).
+// latencies), and the lines of the Prometheus text format. The shared-memory
+// zone stores raw counts; everything here is a pure function of them (time
+// is an argument, never read from a clock). stats_render.h puts the pieces
+// together into the two bodies of the endpoint.
 #pragma once
 
 #include <cstddef>
