@@ -4,6 +4,7 @@
 // decides, optional double quotes removed, then percent-decoding. Unlike
 // decodeURIComponent's fallback to the raw value, a bad escape is refused.
 #include "cookie.h"
+#include "ascii.h"
 
 #include <cstddef>
 
@@ -11,14 +12,6 @@ namespace ps {
 namespace {
 
 constexpr std::size_t kMaxCookieValue = 4096;
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -60,11 +53,11 @@ std::optional<std::string> find_cookie(std::string_view header, std::string_view
 
     const std::size_t eq = pair.find('=');
     if (eq == std::string_view::npos) continue;  // "flag" without '=': not a cookie
-    if (trim(pair.substr(0, eq)) != name) continue;
+    if (trim_ows(pair.substr(0, eq)) != name) continue;
 
     // The first cookie with this name decides, valid or not: browsers send
     // the most specific path first, and node's parser keeps the first too.
-    std::string_view value = trim(pair.substr(eq + 1));
+    std::string_view value = trim_ows(pair.substr(eq + 1));
     if (value.size() > kMaxCookieValue) return std::nullopt;
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
       value = value.substr(1, value.size() - 2);

@@ -1,6 +1,7 @@
 // Origin (RFC 6454 serialisation: scheme "://" host [ ":" port ]) against the
 // Host header (RFC 9110 section 7.2: host [ ":" port ]) or a configured entry.
 #include "origin.h"
+#include "ascii.h"
 
 #include <cstddef>
 
@@ -16,16 +17,6 @@ struct ParsedOrigin {
   std::string_view scheme;
   Authority authority;
 };
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }

@@ -1,4 +1,5 @@
 #include "permessage_deflate.h"
+#include "ascii.h"
 
 #include <zlib.h>
 
@@ -22,17 +23,6 @@ bool is_tchar(char c) {
 }
 
 bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 // "8".."15", no leading zeros; 0 when invalid.
 int window_bits_value(std::string_view v) {

@@ -1,4 +1,5 @@
 #include "ws_handshake.h"
+#include "ascii.h"
 
 #include <openssl/sha.h>
 
@@ -13,27 +14,11 @@ namespace {
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
-// RFC 7230 optional whitespace.
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Whether a comma-separated list (e.g. "keep-alive, Upgrade") holds `token`.
 bool has_token(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     const std::size_t comma = list.find(',');
-    if (iequals(trim(list.substr(0, comma)), token)) return true;
+    if (iequals(trim_ows(list.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -61,9 +46,9 @@ void collect_upgrade_header(UpgradeHeaders& h, std::string_view name, std::strin
   } else if (iequals(name, "connection")) {
     if (has_token(value, "upgrade")) h.connection_upgrade = true;
   } else if (iequals(name, "sec-websocket-key")) {
-    if (h.key_count++ == 0) h.key = trim(value);
+    if (h.key_count++ == 0) h.key = trim_ows(value);
   } else if (iequals(name, "sec-websocket-version")) {
-    if (h.version_count++ == 0) h.version = trim(value);
+    if (h.version_count++ == 0) h.version = trim_ows(value);
   }
 }
 
