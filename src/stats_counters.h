@@ -46,7 +46,13 @@
   X(rejected_redis_unavailable, "rejected", "redisUnavailable",                                              \
     "portfolio_stream_rejected_redis_unavailable_total", "Handshakes rejected with 503 (Redis unavailable)") \
   X(redis_reconnects, "redis", "reconnects", "portfolio_stream_redis_reconnects_total",                      \
-    "Redis connections re-established after a loss")
+    "Redis connections re-established after a loss")                                                         \
+  X(history_replayed, "history", "replayed", "portfolio_stream_history_replayed_total",                      \
+    "Events replayed from history to connections")                                                           \
+  X(history_recovered, "history", "recovered", "portfolio_stream_history_recovered_total",                   \
+    "Resumes and outage recoveries that got every missed event")                                             \
+  X(history_not_recovered, "history", "notRecovered", "portfolio_stream_history_not_recovered_total",        \
+    "Resumes and outage recoveries that could not get every missed event (recovered:false)")
 
 namespace ps::stats {
 

@@ -117,7 +117,9 @@ std::string render_json(const StatsInput& in) {
   json_raw(out, "p99", fixed(lat.p99, 1));
   out += ',';
   json_raw(out, "max", fixed(lat.max, 1));
-  out += "},\"limits\":{";
+  out += "},";
+  json_section(out, "history", s);
+  out += ",\"limits\":{";
   json_uint(out, "maxConnections", in.max_connections);
   out += ',';
   json_uint(out, "maxConnectionsPerUser", in.max_connections_per_user);

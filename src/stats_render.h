@@ -1,4 +1,4 @@
-// The two bodies of the stats endpoint (SPEC section 5): JSON and
+// The two bodies of the stats endpoint (SPEC sections 5 and 8): JSON and
 // Prometheus text exposition 0.0.4, rendered from plain numbers. nginx-free;
 // module/http/ngx_ps_stats_handler.cpp fills StatsInput (from the shared
 // zone's snapshot and the configuration) and sends the string.
@@ -16,6 +16,7 @@
 //  * disconnectRatePerMinute: disconnects_last_60s, two decimals.
 //  * latencyMs: p50/p99 are histogram bucket midpoints (within 6.25%),
 //    never above max, which is exact; one decimal each, as JSON numbers.
+//  * history (SPEC section 8): placed after latencyMs.
 //  * uptimeSeconds, limits: as given.
 #pragma once
 
@@ -61,7 +62,7 @@ std::string_view status(const StatsInput& in) noexcept;
 // redis.connected (see above).
 bool redis_connected(const Snapshot& s) noexcept;
 
-// The JSON document of SPEC section 5, one line ending in
+// The JSON document of SPEC section 5 (plus "history"), one line ending in
 // "\n". Every field is always present. Throws std::bad_alloc only.
 std::string render_json(const StatsInput& in);
 // Prometheus text exposition 0.0.4: every counter of PS_STATS_COUNTERS (in

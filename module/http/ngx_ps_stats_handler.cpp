@@ -1,4 +1,4 @@
-// The stats endpoint (portfolio_stream_stats; SPEC section 5): one
+// The stats endpoint (portfolio_stream_stats; SPEC sections 5 and 8): one
 // snapshot of the shared zone, rendered by src/stats_render.h as JSON
 // (default) or as Prometheus text exposition 0.0.4 (?format=prometheus) and
 // sent in one buffer of exactly the response's size. GET and HEAD only;

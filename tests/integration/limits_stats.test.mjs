@@ -132,11 +132,11 @@ const promValue = (fams, name, labels = {}) => {
   return s.value;
 };
 
-// Every JSON field and type of SPEC §5, exactly (no more, no fewer).
+// Every JSON field and type of SPEC §5 and §8 (history), exactly (no more, no fewer).
 function assertSpecShape(s) {
   const num = (v, k) => assert.ok(Number.isInteger(v) && v >= 0, `${k} is a non-negative integer: ${v}`);
   assert.deepEqual(Object.keys(s), ['status', 'activeConnections', 'activeUsers', 'batchEfficiency', 'performance', 'events', 'frames',
-    'connections', 'rejected', 'redis', 'latencyMs', 'limits', 'uptimeSeconds']);
+    'connections', 'rejected', 'redis', 'latencyMs', 'history', 'limits', 'uptimeSeconds']);
   assert.ok(['healthy', 'degraded', 'disabled'].includes(s.status));
   num(s.activeConnections, 'activeConnections');
   num(s.activeUsers, 'activeUsers');
@@ -149,6 +149,7 @@ function assertSpecShape(s) {
     frames: ['sent', 'bytesSent'],
     connections: ['accepted', 'closed', 'slowConsumerDrops'],
     rejected: ['badHandshake', 'forbiddenOrigin', 'unauthorized', 'perUserLimit', 'globalLimit', 'disabled', 'redisUnavailable'],
+    history: ['replayed', 'recovered', 'notRecovered'],
   };
   for (const [sec, keys] of Object.entries(sections)) {
     assert.deepEqual(Object.keys(s[sec]), keys, sec);
@@ -300,6 +301,9 @@ describe('limits across two workers', () => {
       portfolio_stream_max_connections: 8,
       portfolio_stream_max_connections_per_user: 5,
       portfolio_stream_redis_connected: 1,
+      portfolio_stream_history_replayed_total: j.history.replayed,
+      portfolio_stream_history_recovered_total: j.history.recovered,
+      portfolio_stream_history_not_recovered_total: j.history.notRecovered,
     };
     for (const [name, v] of Object.entries(pairs)) assert.equal(promValue(fams, name), v, name);
     assert.equal(promValue(fams, 'portfolio_stream_status', { status: 'healthy' }), 1);

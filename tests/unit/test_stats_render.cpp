@@ -1,5 +1,5 @@
 // Unit tests of src/stats_render.h: the exact bodies of the stats endpoint
-// (SPEC section 5) for given inputs.
+// (SPEC sections 5 and 8) for given inputs.
 #include "stats_render.h"
 
 #include <gtest/gtest.h>
@@ -18,7 +18,8 @@ void set(StatsInput& in, Counter c, std::uint64_t v) { in.zone.counters[index(c)
 
 // The figures the live endpoint reported in one run before the rendering
 // moved here (one connection, 5 events of which 2 coalesced, closed after
-// 0.5 s): the golden texts below were produced by the module then.
+// 0.5 s): the golden texts below were produced by the module then, plus the
+// history section.
 StatsInput one_run() {
   StatsInput in{};
   set(in, Counter::events_received, 5);
@@ -102,10 +103,11 @@ TEST(StatsRenderJson, GoldenOfOneRun) {
             "\"globalLimit\":0,\"disabled\":0,\"redisUnavailable\":0},"
             "\"redis\":{\"connected\":true,\"reconnects\":0,\"subscriptions\":0},"
             "\"latencyMs\":{\"p50\":264.0,\"p99\":264.0,\"max\":264.0},"
+            "\"history\":{\"replayed\":0,\"recovered\":0,\"notRecovered\":0},"
             "\"limits\":{\"maxConnections\":100,\"maxConnectionsPerUser\":5},\"uptimeSeconds\":1}\n");
 }
 
-// Every field of SPEC section 5 in its place, with its type: numbers
+// Every field of SPEC section 5 (and 8) in its place, with its type: numbers
 // bare, batchEfficiency and disconnectRatePerMinute strings, latencies with
 // one decimal, connected a boolean. Each counter lands in its own field.
 TEST(StatsRenderJson, EveryFieldFromItsSource) {
@@ -120,6 +122,7 @@ TEST(StatsRenderJson, EveryFieldFromItsSource) {
       "\"perUserLimit\":1013,\"globalLimit\":1014,\"disabled\":1015,\"redisUnavailable\":1016},"
       "\"redis\":{\"connected\":true,\"reconnects\":1017,\"subscriptions\":12},"
       "\"latencyMs\":{\"p50\":3.0,\"p99\":799.5,\"max\":812.0},"
+      "\"history\":{\"replayed\":1018,\"recovered\":1019,\"notRecovered\":1020},"
       "\"limits\":{\"maxConnections\":10000,\"maxConnectionsPerUser\":5},\"uptimeSeconds\":86400}\n");
 }
 
@@ -135,7 +138,22 @@ TEST(StatsRenderJson, NothingYet) {
             "\"globalLimit\":0,\"disabled\":0,\"redisUnavailable\":0},"
             "\"redis\":{\"connected\":false,\"reconnects\":0,\"subscriptions\":0},"
             "\"latencyMs\":{\"p50\":0.0,\"p99\":0.0,\"max\":0.0},"
+            "\"history\":{\"replayed\":0,\"recovered\":0,\"notRecovered\":0},"
             "\"limits\":{\"maxConnections\":0,\"maxConnectionsPerUser\":0},\"uptimeSeconds\":0}\n");
+}
+
+TEST(StatsRenderJson, HistorySectionAfterLatencyBeforeLimits) {
+  StatsInput in{};
+  set(in, Counter::history_replayed, 250);
+  set(in, Counter::history_recovered, 9);
+  set(in, Counter::history_not_recovered, 2);
+  std::string j = render_json(in);
+  EXPECT_EQ(section(j, "history"), "{\"replayed\":250,\"recovered\":9,\"notRecovered\":2}");
+  std::size_t lat = j.find("\"latencyMs\":"), hist = j.find("\"history\":"), lim = j.find("\"limits\":");
+  ASSERT_NE(hist, std::string::npos);
+  EXPECT_LT(lat, hist);
+  EXPECT_LT(hist, lim);
+  EXPECT_EQ(j.find("\"history\":", hist + 1), std::string::npos);  // once
 }
 
 TEST(StatsRenderJson, BatchEfficiencyAndRounding) {
@@ -300,6 +318,15 @@ portfolio_stream_rejected_redis_unavailable_total 0
 # HELP portfolio_stream_redis_reconnects_total Redis connections re-established after a loss
 # TYPE portfolio_stream_redis_reconnects_total counter
 portfolio_stream_redis_reconnects_total 0
+# HELP portfolio_stream_history_replayed_total Events replayed from history to connections
+# TYPE portfolio_stream_history_replayed_total counter
+portfolio_stream_history_replayed_total 0
+# HELP portfolio_stream_history_recovered_total Resumes and outage recoveries that got every missed event
+# TYPE portfolio_stream_history_recovered_total counter
+portfolio_stream_history_recovered_total 0
+# HELP portfolio_stream_history_not_recovered_total Resumes and outage recoveries that could not get every missed event (recovered:false)
+# TYPE portfolio_stream_history_not_recovered_total counter
+portfolio_stream_history_not_recovered_total 0
 # HELP portfolio_stream_connection_duration_seconds_total Total duration of closed WebSocket connections
 # TYPE portfolio_stream_connection_duration_seconds_total counter
 portfolio_stream_connection_duration_seconds_total 0.505
@@ -469,6 +496,29 @@ TEST(StatsRenderPrometheus, WellFormedCountersAndGauges) {
   EXPECT_EQ(value("portfolio_stream_status", "portfolio_stream_status{status=\"healthy\"}"), "gauge 1");
 }
 
+TEST(StatsRenderPrometheus, HistoryCounters) {
+  StatsInput in{};
+  set(in, Counter::history_replayed, 250);
+  set(in, Counter::history_recovered, 9);
+  set(in, Counter::history_not_recovered, 2);
+  const std::string text = render_prometheus(in);
+  EXPECT_NE(
+      text.find("# HELP portfolio_stream_history_replayed_total Events replayed from history to "
+                "connections\n"
+                "# TYPE portfolio_stream_history_replayed_total counter\n"
+                "portfolio_stream_history_replayed_total 250\n"
+                "# HELP portfolio_stream_history_recovered_total Resumes and outage recoveries that got "
+                "every missed event\n"
+                "# TYPE portfolio_stream_history_recovered_total counter\n"
+                "portfolio_stream_history_recovered_total 9\n"
+                "# HELP portfolio_stream_history_not_recovered_total Resumes and outage recoveries that "
+                "could not get every missed event (recovered:false)\n"
+                "# TYPE portfolio_stream_history_not_recovered_total counter\n"
+                "portfolio_stream_history_not_recovered_total 2\n"),
+      std::string::npos)
+      << text;
+}
+
 TEST(StatsRenderPrometheus, BatchEfficiencyRatio) {
   StatsInput in{};
   EXPECT_NE(render_prometheus(in).find("\nportfolio_stream_batch_efficiency_ratio 0\n"), std::string::npos);
@@ -482,7 +532,8 @@ TEST(StatsRenderPrometheus, BatchEfficiencyRatio) {
 // that render_json writes (a counter with a misspelt section would vanish).
 TEST(StatsCounters, ListIsConsistent) {
   std::set<std::string> proms, fields;
-  const std::set<std::string> sections = {"", "events", "frames", "connections", "rejected", "redis"};
+  const std::set<std::string> sections = {"",         "events", "frames", "connections",
+                                          "rejected", "redis",  "history"};
   for (const CounterDef& d : kCounterDefs) {
     std::string prom = d.prom;
     EXPECT_TRUE(proms.insert(prom).second) << prom;
@@ -492,6 +543,7 @@ TEST(StatsCounters, ListIsConsistent) {
     EXPECT_EQ(sections.count(d.section), 1u) << d.section;
     EXPECT_NE(std::string(d.help), "");
   }
+  EXPECT_EQ(index(Counter::history_not_recovered), kCounters - 1);
   // each counter with a section shows up in that section with its own value
   const StatsInput in = distinct();
   const std::string j = render_json(in);
