@@ -1,4 +1,4 @@
-// libFuzzer target: published events (parse_event: size limit, jansson,
+// libFuzzer target: published events (parse_event: size limit, json_scan,
 // type table, coalescing key, ts).
 //
 // Input: byte 0 = max_event_size selector, then the event bytes. Oracles:

@@ -1,5 +1,5 @@
-// libFuzzer target: the user id inside a stored session (jansson, depth
-// pre-scan, dotted path).
+// libFuzzer target: the user id inside a stored session (json_scan, depth
+// limit, dotted path).
 //
 // Input: byte 0 = path selector, then the JSON. Oracle: a user id is
 // non-empty, at most 256 bytes (a string) or a decimal integer, and has no

@@ -126,6 +126,12 @@ def sessions():
     write("session_json", "array", b"\x00" + b'[{"userId":"x"}]')
     write("session_json", "garbage", b"\x00" + b'{"userId":"x"} trailing')
     write("session_json", "dup_keys", b"\x00" + b'{"userId":"a","userId":"b"}')
+    # issue 14: numbers of any magnitude are valid JSON
+    write("session_json", "big_integer_id", b"\x00" + b'{"userId":12345678901234567890}')
+    write("session_json", "huge_integer_id", b"\x01" + b'{"passport":{"user":-1234567890123456789012345678901234567890}}')
+    write("session_json", "big_numbers_elsewhere", b"\x00" + b'{"cookie":{"originalMaxAge":1e400,"n":-0,"m":1E+2,'
+          b'"k":0.5e-10,"big":12345678901234567890},"userId":"u1"}')
+    write("session_json", "exponent_id", b"\x00" + b'{"userId":1e400}')
 
 
 def events():
@@ -143,6 +149,12 @@ def events():
         "nul": b'{"type":"order_update","s":"\\u0000"}',
         "deep": b"[" * 1000 + b"]" * 1000,
         "binary": bytes(range(256)),
+        # issue 14: numbers of any magnitude are valid JSON
+        "big_numbers": b'{"type":"account_update","big":12345678901234567890,"data":{"cash":1e400,'
+                       b'"tiny":-1e-400,"z":-0,"e":1E+2,"f":0.5e-10}}',
+        "big_intkey": b'{"type":"position_update","key":1234567890123456789012345678901234567890}',
+        "big_ts": b'{"type":"order_update","ts":9223372036854775808}',
+        "exponent_key": b'{"type":"position_update","key":1e400,"data":{"symbol":"AAPL"}}',
     }
     for name, data in e.items():
         write("envelope", name, b"\x05" + data)
@@ -165,6 +177,33 @@ def client_messages():
     }
     for name, data in m.items():
         write("client_message", name, data)
+
+
+def json_documents():
+    # the whole input is the document (compared against jansson)
+    d = {
+        "event": b'{"type":"position_update","key":"AAPL","data":{"symbol":"AAPL","qty":10,"px":101.23},'
+                 b'"ts":1732400000000}',
+        "numbers": b"[0,-0,7,-7,1E+2,1e-2,0.5e-10,1.5,-0.0,9223372036854775807,-9223372036854775808]",
+        "big_numbers": b"[12345678901234567890,-12345678901234567890,1234567890123456789012345678901234567890,"
+                       b"1e400,-1e400,1e-400]",
+        "bad_numbers": b"[01,1.,.5,+1,1e,-,NaN,Infinity,0x10]",
+        "escapes": b'["\\"\\\\\\/\\b\\f\\n\\r\\t","\\u0041\\u00e9\\u20ac\\ud83d\\ude00","\\u0000"]',
+        "bad_surrogates": b'["\\ud800","\\udc00","\\ud800\\u0041"]',
+        "utf8": '["κόσμε€𝄞"]'.encode(),
+        "bad_utf8": b'["\xc0\xaf","\xed\xa0\x80","\xf4\x90\x80\x80"]',
+        "control": b'["a\x01b"]',
+        "duplicate_keys": b'{"a":1,"a":"x","b":{"c":1,"c":[2]},"\\u0061":true}',
+        "nul_key": b'{"a\\u0000b":1}',
+        "whitespace": b' \t\r\n{ "a" : [ 1 , { } , [ ] , true , false , null ] } \n',
+        "trailing": b'{"a":1} x',
+        "depth_256": b"[" * 256 + b"]" * 256,
+        "depth_257": b"[" * 257 + b"]" * 257,
+        "literals": b"[true,false,null]",
+        "empty": b"",
+    }
+    for name, data in d.items():
+        write("json_scan", name, data)
 
 
 def deflate_offers():
@@ -264,5 +303,6 @@ if __name__ == "__main__":
     sessions()
     events()
     client_messages()
+    json_documents()
     deflate_offers()
     inflates()
