@@ -64,6 +64,23 @@ TEST(FuzzRegressions, BinaryGarbageEvent) {
   EXPECT_EQ(ps::parse_event(std::string_view("\0", 1), 1 << 20, info), ps::EventError::invalid_json);
 }
 
+// fuzz_json_scan, input "[0,-81\0,2]": jansson 2.14 skips a raw NUL byte
+// after a number or a literal and accepted such invalid JSON (so parse_event
+// took {"type":...,"n":1\0}); the scanner refuses a raw NUL anywhere.
+TEST(FuzzRegressions, RawNulAfterANumberOrLiteralIsInvalid) {
+  using namespace std::string_view_literals;  // "...\0..."sv keeps the NUL
+  ps::EventInfo info{};
+  for (const std::string_view ev :
+       {"{\"type\":\"order_update\",\"n\":1\0}"sv, "{\"type\":\"order_update\",\"n\":[true\0]}"sv,
+        "{\"type\":\"order_update\",\"n\":[0,-81\0,2]}"sv}) {
+    ASSERT_NE(ev.find('\0'), std::string_view::npos);
+    EXPECT_EQ(ps::parse_event(ev, 1 << 20, info), ps::EventError::invalid_json) << ev.size();
+  }
+  EXPECT_FALSE(ps::session_user_id("{\"userId\":1\0}"sv, "userId"));
+  EXPECT_EQ(ps::parse_client_message("{\"type\":\"ping\",\"n\":1\0}"sv).kind,
+            ps::ClientMessage::Kind::invalid);
+}
+
 // One raw deflate stream ending in a final block (BFINAL), as a client may send.
 std::string deflate_final(std::string_view msg) {
   z_stream z{};
