@@ -42,6 +42,7 @@
 #include <unordered_set>
 
 #include "ngx_ps_nginx.h"
+#include "ngx_ps_log_limiter.h"
 #include "ngx_ps_redis.h"
 
 namespace ngx_ps_redis_internal {
@@ -64,27 +65,9 @@ constexpr ngx_uint_t kMaxLookups = 10000;
 
 enum class conn_state { down, connecting, handshake, ready };
 
-struct log_limiter {
-  ngx_msec_t last = 0;
-  ngx_uint_t suppressed = 0;
-  bool armed = false;
-
-  // true: write the line now; *skipped is how many were swallowed before it.
-  bool allow(ngx_uint_t* skipped) {
-    if (armed && ngx_current_msec - last < kLogEvery) {
-      suppressed++;
-      return false;
-    }
-    armed = true;
-    last = ngx_current_msec;
-    *skipped = suppressed;
-    suppressed = 0;
-    return true;
-  }
-  void reset() {
-    armed = false;
-    suppressed = 0;
-  }
+// Redis trouble is logged at most once per backoff cap.
+struct log_limiter : ngx_ps_log_limiter {
+  log_limiter() : ngx_ps_log_limiter(kLogEvery) {}
 };
 
 struct ps_conn {

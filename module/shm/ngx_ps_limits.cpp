@@ -3,6 +3,7 @@
 // zone, and acquire/release of a connection. The zone's layout, slot identity
 // and reclaim are described in shm/ngx_ps_zone.cpp.
 
+#include "ngx_ps_log_limiter.h"
 #include "ngx_ps_zone.h"
 
 namespace ngx_ps_zone {
@@ -12,7 +13,7 @@ namespace {
 constexpr std::size_t kMaxUserIdLen = 0xffff;  // ngx_ps_user_node_t::len
 
 time_t ps_last_reclaim;
-time_t ps_last_full_log;
+ngx_ps_log_limiter ps_full_log;  // one line a second while the zone is full
 
 ngx_log_t* any_log() { return ngx_cycle != nullptr ? ngx_cycle->log : nullptr; }
 
@@ -114,8 +115,8 @@ std::uint64_t remove_slot_shares(std::uint32_t id) {
 namespace {
 
 void zone_full_log(ngx_log_t* log, const char* what) {
-  if (ps_last_full_log != ngx_time()) {
-    ps_last_full_log = ngx_time();
+  ngx_uint_t skipped;
+  if (ps_full_log.allow(&skipped)) {
     ngx_log_error(NGX_LOG_ERR, log, 0, "portfolio_stream_zone \"%V\" is full%s, rejecting with 503",
                   &ps_zone_name, what);
   }

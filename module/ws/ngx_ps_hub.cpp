@@ -15,6 +15,7 @@
 
 #include "ngx_ps_conn.h"
 #include "ngx_ps_hub.h"
+#include "ngx_ps_log_limiter.h"
 #include "ngx_ps_stats.h"
 
 using conn_t = ngx_ps_conn_t;
@@ -56,13 +57,14 @@ struct hub_t {
   ngx_uint_t mark = 0;
   size_t max_event_size = 256 * 1024;
   ngx_log_t* log = nullptr;
-  ngx_msec_t last_invalid_log = 0;
+  ngx_ps_log_limiter invalid_log;  // dropped events: one line a second
   bool pubsub_up = false;
   ngx_uint_t reconnects_reported = 0;
   ps::Compressor compressor;  // permessage-deflate: one per worker, reset per message
 };
 
-hub_t* worker_hub;  // created in init_process, destroyed in exit_process
+// Made in init_process, destroyed in exit_process (or with the process).
+std::unique_ptr<hub_t> worker_hub;
 
 void stat_redis() {
   if (worker_hub == nullptr) {
@@ -235,15 +237,16 @@ void join_group(conn_t* wc, ps::ChannelMask mask) {
 void count_invalid(ps::EventError err, std::string_view channel) {
   ngx_ps_stat_add(ngx_ps_stat::events_invalid, 1);
   // At most one line a second: a broken publisher must not flood the log.
-  if (ngx_current_msec - worker_hub->last_invalid_log >= 1000 || worker_hub->last_invalid_log == 0) {
-    worker_hub->last_invalid_log = ngx_current_msec;
+  ngx_uint_t skipped;
+  if (worker_hub->invalid_log.allow(&skipped)) {
     const char* why = err == ps::EventError::too_large      ? "larger than portfolio_stream_max_event_size"
                       : err == ps::EventError::unknown_type ? "of unknown type"
                       : err == ps::EventError::not_object   ? "not a JSON object"
                                                             : "not valid JSON";
     ngx_str_t ch{channel.size(), (u_char*)channel.data()};
-    ngx_log_error(NGX_LOG_WARN, worker_hub->log, 0, "portfolio_stream: dropped an event on \"%V\": %s", &ch,
-                  why);
+    ngx_log_error(NGX_LOG_WARN, worker_hub->log, 0,
+                  "portfolio_stream: dropped an event on \"%V\": %s (%ui more dropped since the last line)",
+                  &ch, why, skipped);
   }
 }
 
@@ -464,7 +467,7 @@ ngx_int_t ngx_ps_hub_init(ngx_cycle_t* cycle) {
   auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
       ngx_http_cycle_get_module_main_conf(cycle, ngx_http_portfolio_stream_module));
   try {
-    worker_hub = new hub_t();
+    worker_hub = std::make_unique<hub_t>();
   } catch (...) {
     return NGX_ERROR;
   }
@@ -485,6 +488,5 @@ void ngx_ps_hub_exit(ngx_cycle_t* cycle) {
     ngx_ps_conn_abort(reinterpret_cast<ngx_ps_link_t*>(q)->conn);
   }
   ngx_ps_redis_exit_process();
-  delete worker_hub;
-  worker_hub = nullptr;
+  worker_hub.reset();
 }
