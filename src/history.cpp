@@ -1,6 +1,8 @@
 // History and resume: query parsing, offsets, the read reply and the decision.
 #include "history.h"
 
+#include "ascii.h"
+
 namespace ps {
 namespace {
 
@@ -30,16 +32,6 @@ bool percent_decode(std::string_view in, char* out, std::size_t cap, std::size_t
     }
     if (len == cap) return false;
     out[len++] = c;
-  }
-  return true;
-}
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view lower_b) {
-  if (a.size() != lower_b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower_b[i]) return false;
   }
   return true;
 }
