@@ -296,6 +296,29 @@ def inflates():
         write("inflate", name, bytes([limit, params]) + data)
 
 
+def resume_queries():
+    # byte 0: replay limit selector (5 -> 1000), byte 1: StreamId seed; then
+    # the rest as a query, event bytes, a stream id, and split at "\n" as
+    # [query, reply items...] (history.h)
+    seeds = {
+        "query_valid": (5, 0, b"since=1732400000000-3&epoch=0hoqeoojg9b1"),
+        "query_encoded": (5, 1, b"%73ince=17%2D3&EPOCH=ab%3Acd&x=1"),
+        "query_dup": (5, 2, b"since=1-1&since=1-1&epoch=e"),
+        "query_bad_escape": (5, 3, b"since=1-1&epoch=%zz%"),
+        "event_published": (5, 4, b'{"offset":"1732400000000-7","type":"order_update","data":{"symbol":"AAPL"}}'),
+        "event_empty": (5, 5, b" \t{ }"),
+        "event_plain": (5, 6, b'{"type":"trade_executed","offset":"1-1"}'),
+        "stream_id_max": (5, 7, b"18446744073709551615-18446744073709551615"),
+        "resume_ok": (4, 8, b'since=5-0&epoch=E\nE\n9-0\n0-0\n6-0\n{"a":1}\n7-0\n{}\n9-0\n{ }'),
+        "resume_odd_entries": (2, 9, b'since=5-0&epoch=E\nE\n20-0\n0-0\n4-0\n{}\n6-0\n{}\n6-0\n{}\n20-0\n{"x":[1]}'),
+        "resume_too_old": (5, 10, b"since=1-0&epoch=E\nE\n9-0\n3-0\n4-0\n{}"),
+        "resume_epoch": (5, 11, b"since=1-0&epoch=E\nF\n9-0\n0-0\n4-0\n{}"),
+        "resume_over_limit": (1, 12, b"since=1-0&epoch=E\nE\n9-0\n0-0\n4-0\n{}\n5-0\n{}"),
+    }
+    for name, (limit, seed, data) in seeds.items():
+        write("resume_query", name, bytes([limit, seed]) + data)
+
+
 if __name__ == "__main__":
     frames()
     handshakes()
@@ -306,3 +329,4 @@ if __name__ == "__main__":
     json_documents()
     deflate_offers()
     inflates()
+    resume_queries()
