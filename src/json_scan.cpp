@@ -208,17 +208,48 @@ Kind kind_of(std::string_view raw) noexcept {
   }
 }
 
+// High bit set in each byte of w that is '"' or '\\' (the lowest one exact).
+std::uint64_t quote_or_backslash(std::uint64_t w) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  const std::uint64_t quote = w ^ (kOnes * '"');
+  const std::uint64_t backslash = w ^ (kOnes * '\\');
+  return (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash)) & kHigh;
+}
+
 // p at an opening quote; returns the position after the closing one.
 const char* skip_string(const char* p, const char* end) noexcept {
-  const char* q = p + 1;
+  ++p;
   for (;;) {
-    q = static_cast<const char*>(std::memchr(q, '"', static_cast<std::size_t>(end - q)));  // it is there
-    const char* b = q;
-    while (b[-1] == '\\') --b;  // stops at the opening quote at the latest
-    if (((q - b) & 1) == 0) return q + 1;
-    ++q;  // an escaped quote
+    if constexpr (kSwar) {
+      while (end - p >= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        const std::uint64_t hit = quote_or_backslash(w);
+        if (hit != 0) {
+          p += __builtin_ctzll(hit) >> 3;
+          break;
+        }
+        p += 8;
+      }
+    }
+    if (*p == '"') return p + 1;
+    p += *p == '\\' ? 2 : 1;  // an escape's second byte is never its end
   }
 }
+
+// The bytes a walk over a container must look at.
+struct Structural {
+  bool at[256] = {};
+  constexpr Structural() {
+    at[static_cast<unsigned char>('"')] = true;
+    at[static_cast<unsigned char>('{')] = true;
+    at[static_cast<unsigned char>('}')] = true;
+    at[static_cast<unsigned char>('[')] = true;
+    at[static_cast<unsigned char>(']')] = true;
+  }
+};
+constexpr Structural kStructural;
 
 bool is_number_char(char c) noexcept {
   return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
@@ -232,6 +263,7 @@ const char* skip_value(const char* p, const char* end) noexcept {
     case '[': {
       std::size_t depth = 0;
       for (;;) {
+        while (!kStructural.at[static_cast<unsigned char>(*p)]) ++p;  // the closer is there
         const char c = *p;
         if (c == '"') {
           p = skip_string(p, end);
@@ -240,8 +272,8 @@ const char* skip_value(const char* p, const char* end) noexcept {
         ++p;
         if (c == '{' || c == '[') {
           ++depth;
-        } else if (c == '}' || c == ']') {
-          if (--depth == 0) return p;
+        } else if (--depth == 0) {
+          return p;
         }
       }
     }
