@@ -394,8 +394,15 @@ export class PortfolioStore {
     if (!text) return;
     const d = ev.data || {};
     const orderId = first(d.orderId, d.order_id, ev.type === 'order_update' ? d.id : undefined) ?? null;
-    // an order_update "filled" and the trade_executed of the same fill: one toast
-    if (orderId !== null && this.state.toasts.some((t) => t.orderId === String(orderId) && t.text === text)) return;
+    // an order_update "filled" and the trade_executed of the same order: one toast (the one
+    // that says more: with the price)
+    const same = orderId !== null ? this.state.toasts.find((t) => t.orderId === String(orderId)) : null;
+    if (same) {
+      if (!same.text.includes(' @ ') && text.includes(' @ ')) {
+        this._set({ toasts: this.state.toasts.map((t) => (t === same ? { ...t, text } : t)) });
+      }
+      return;
+    }
     const id = `toast-${++this._seq}`;
     const toast = { id, text, side: d.side ? String(d.side).toLowerCase() : null, symbol: d.symbol ?? null, orderId: orderId === null ? null : String(orderId), at };
     let toasts = [...this.state.toasts, toast];

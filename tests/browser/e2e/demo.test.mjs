@@ -1,120 +1,58 @@
-// The demo page (client/demo) and the reference client (client/portfolio-stream.js) in a real
-// Chromium, against the real stack of tests/integration: stock nginx with the module (which
-// also serves client/ as static files), redis-server, and the Express app whose express-session
-// cookie the browser carries. Covers SPEC §7's client: live state, events into the DOM,
-// batches, permessage-deflate negotiated by Chrome, filters, degraded/live on a Redis
-// restart, reconnect after a reload (1001), stale (a frozen worker), offline, and
-// "session expired" (4401, and refused handshakes) with no further attempts.
+// The demo page (client/demo, built with Vite from the package's React components) and the
+// core client in a real Chromium, against the real stack (tests/browser/lib/stack.mjs: stock nginx
+// with the module, redis-server, the Express app whose express-session cookie the browser
+// carries). The connection itself: live state, events into the DOM, batches, permessage-deflate
+// negotiated by Chrome, filters, degraded/live on a Redis restart, reconnect after a reload
+// (1001), stale (a frozen worker), offline, and "signed out" (4401, and refused handshakes)
+// with no further attempts. What a trader sees of all that is tests/browser/e2e/features.test.mjs.
 //
 //   node --test-reporter=spec tests/browser/e2e/demo.test.mjs
-// Exits 77 (ctest: skipped) when /usr/bin/chromium (Debian's `chromium`) or playwright-core
-// (tests/integration devDependency, `npm ci --prefix tests/integration`) is missing.
-// PS_CHROMIUM overrides the browser path; PS_BROWSER_OUT the screenshot directory
-// (default: <dir of the module>/browser, i.e. <build>/browser).
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+// Exits 77 (ctest: skipped) when /usr/bin/chromium, playwright-core (`npm ci --prefix
+// tests/integration`) or the client's packages (`npm ci --prefix client`) are missing.
+// PS_CHROMIUM overrides the browser path; PS_BROWSER_OUT the output directory
+// (default: <dir of the module>/browser, i.e. <build>/browser); screenshots in <out>/demo/.
+import { requireBrowser, startStack, sleep } from '../lib/stack.mjs';
 
-const CHROMIUM = process.env.PS_CHROMIUM || '/usr/bin/chromium';
-if (!fs.existsSync(CHROMIUM)) {
-  console.log(`SKIP: ${CHROMIUM} not found (Debian: apt-get install chromium)`);
-  process.exit(77);
-}
-let chromium;
-try {
-  ({ chromium } = createRequire(new URL('../../integration/package.json', import.meta.url))('playwright-core'));
-} catch (e) {
-  console.log(`SKIP: playwright-core is not installed (npm ci --prefix tests/integration): ${e.message}`);
-  process.exit(77);
-}
-
+await requireBrowser();
 const { describe, it, before, after } = await import('node:test');
 const assert = (await import('node:assert/strict')).default;
-const { startEnv, stopEnv, stopAndCheckLog, uniqueUser, sleep } = await import('../../integration/lib/env.mjs');
-const { registerDir, unregisterDir } = await import('../../integration/lib/procs.mjs');
-const { MODULE_PATH } = await import('../../integration/lib/nginx.mjs');
-
-const CLIENT_DIR = fileURLToPath(new URL('../../../client', import.meta.url));
-const OUT_DIR = process.env.PS_BROWSER_OUT || path.join(path.dirname(MODULE_PATH), 'browser');
-const STATS = '/api/admin/websocket-stats';
-const CHROME_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('demo page in Chromium', () => {
-  const env = {};
-  let ctx;           // persistent browser context (its own fresh --user-data-dir)
-  let profile;       // that dir
+  let s;             // the stack
   let page;
   let user;
   let sid;
-  const handshakes = [];   // CDP Network.webSocketHandshakeResponseReceived
-  const sockets = [];      // playwright WebSocket objects the page opened
-  const frames = [];       // payloads of frames the page received (inflated by Chrome)
-  const consoleErrors = [];
-
-  const state = () => page.evaluate(() => document.querySelector('#state').dataset.state || 'connecting');
-  const waitState = (s, timeout = 5000) =>
-    page.waitForFunction((want) => document.querySelector('#state').dataset.state === want, s, { timeout });
+  let handshakes;
+  let sockets;
+  let frames;
+  const env = {};
+  // the ConnectionStatus component (#connection) carries the stream's state in data-state
+  const state = () => page.evaluate(() => document.querySelector('#connection').dataset.state);
+  const waitState = (want, timeout = 5000) =>
+    page.waitForFunction((w) => document.querySelector('#connection')?.dataset.state === w, want, { timeout });
+  const label = () => page.locator('#connection .ps-conn__label').innerText();
   // index into the page's state history, to wait for transitions after a point
   const historyLen = () => page.evaluate(() => window.demo.history.length);
   const waitHistory = (from, pred, timeout = 8000) =>
     page.waitForFunction(([i, p]) => window.demo.history.slice(i).some(([s, info]) => new Function('s', 'info', `return ${p}`)(s, info)),
       [from, pred], { timeout });
-  const publish = (ev) => env.publish(user, { ts: Date.now(), ...ev });
-  const stats = async () => (await fetch(`${env.nginx.httpBase}${STATS}`)).json();
+  const publish = (ev) => s.publish(ev);
+  const stats = () => s.stats();
   const rowText = (sym) => page.locator(`#positions tr[data-symbol="${sym}"]`).innerText();
 
   before(async () => {
-    Object.assign(env, await startEnv({
-      nginx: {
-        stats: true,
-        location: ['portfolio_stream_session_recheck 1s;', 'portfolio_stream_heartbeat 1s;', 'portfolio_stream_batch_window 200ms;'],
-        locations: [
-          `location / {
-            root ${CLIENT_DIR};
-            types { text/html html; text/css css; text/javascript js; }
-            default_type application/octet-stream;
-          }`,
-        ],
-      },
-    }));
-    user = uniqueUser('web');
-    const login = await env.login(user);
-    sid = login.sid;
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-chromium-'));
-    registerDir(profile);
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, args: CHROME_ARGS, viewport: { width: 1280, height: 820 }, timeout: 30000,
-    });
-    // The express-session cookie, as the app's login response set it, for the nginx origin.
-    const [name, value] = login.cookie.split(/=(.*)/s);
-    await ctx.addCookies([{ name, value, url: env.nginx.httpBase, httpOnly: true, sameSite: 'Lax' }]);
-    page = ctx.pages()[0] || (await ctx.newPage());
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    page.on('websocket', (ws) => {
-      sockets.push(ws);
-      ws.on('framereceived', (f) => frames.push(String(f.payload)));
-    });
-    const cdp = await ctx.newCDPSession(page);
-    await cdp.send('Network.enable');
-    cdp.on('Network.webSocketHandshakeResponseReceived', (e) => handshakes.push(e.response));
+    s = await startStack({ name: 'demo', nginx: { location: ['portfolio_stream_session_recheck 1s;', 'portfolio_stream_heartbeat 1s;', 'portfolio_stream_batch_window 200ms;'] } });
+    Object.assign(env, s.env);
+    ({ user, sid, handshakes, sockets, frames } = s);
   });
-
-  after(async () => {
-    if (ctx) await ctx.close().catch(() => {});
-    if (profile) { fs.rmSync(profile, { recursive: true, force: true }); unregisterDir(profile); }
-    await stopEnv(env);
-  });
+  after(async () => { await s.stop(); });
 
   it('loads the page with the session cookie and goes live', async () => {
-    await page.goto(`${env.nginx.httpBase}/demo/`);
+    page = await s.openPage('/demo/');
     await waitState('live');
     assert.equal(await page.locator('#user').innerText(), user);
-    assert.equal(await page.locator('#state').innerText(), 'LIVE'); // text-transform: uppercase
-    assert.ok(await page.locator('#banner').isHidden(), 'no "session expired" banner');
+    assert.equal(await label(), 'Live');
+    assert.equal(await page.locator('.ps-notice').count(), 0, 'no "signed out" banner');
     const server = await page.evaluate(() => window.demo.stream.server);
     assert.equal(server.heartbeatMs, 1000);
     assert.equal(server.batchWindowMs, 200);
@@ -185,10 +123,8 @@ describe('demo page in Chromium', () => {
     await page.waitForFunction(() => /ms/.test(document.querySelector('#latency').innerText) && /ms/.test(document.querySelector('#rtt').innerText), null, { timeout: 3000 });
     assert.match(await page.locator('#latency').innerText(), /^(< 1|\d+(\.\d)?) ms \(p50 (< 1|\d+(\.\d)?) ms\)$/);
     assert.match(await page.locator('#age').innerText(), /^\d+\.\d s ago$/);
-    fs.mkdirSync(OUT_DIR, { recursive: true });
-    await sleep(900);  // let the update highlight fade
-    await page.screenshot({ path: path.join(OUT_DIR, 'demo.png'), fullPage: true });
-    console.log(`screenshot: ${path.join(OUT_DIR, 'demo.png')}`);
+    await sleep(900);  // let the P&L animations end
+    await s.shot('live', { fullPage: true });
   });
 
   it('channel checkboxes: unsubscribe trades, subscribe again', async () => {
@@ -212,7 +148,7 @@ describe('demo page in Chromium', () => {
     const h = await historyLen();
     await env.redis.stop();
     await waitState('degraded', 8000);
-    assert.equal(await page.locator('#state').innerText(), 'DEGRADED');
+    assert.equal(await label(), 'Degraded');
     await env.redis.start();
     await waitState('live', 10000);
     assert.ok((await page.evaluate((i) => window.demo.history.slice(i).map((x) => x[0]), h)).join() === 'degraded,live',
@@ -267,12 +203,12 @@ describe('demo page in Chromium', () => {
 
   it('offline: no attempts while the browser is offline, live again when online', async () => {
     const h = await historyLen();
-    await ctx.setOffline(true);
+    await s.ctx.setOffline(true);
     await waitState('offline', 3000);
     const n = sockets.length;
     await sleep(1500);
     assert.equal(sockets.length, n, 'no connection attempts while offline');
-    await ctx.setOffline(false);
+    await s.ctx.setOffline(false);
     await waitHistory(h, "s === 'live'", 5000);
   });
 
@@ -283,17 +219,17 @@ describe('demo page in Chromium', () => {
     await waitState('unauthorized', 5000);
     const info = await page.evaluate((i) => window.demo.history.slice(i).find(([s]) => s === 'unauthorized')[1], h);
     assert.equal(info.code, 4401);
-    assert.equal(await page.locator('#state').innerText(), 'SESSION EXPIRED');
-    assert.ok(await page.locator('#banner').isVisible(), 'the "log in again" banner');
+    assert.equal(await label(), 'Signed out');
+    assert.ok(await page.locator('.ps-notice--unauthorized a[href="/demo/login"]').isVisible(), 'the "log in again" banner');
     const n = sockets.length;
     await sleep(3000);
     assert.equal(sockets.length, n, 'no reconnect attempts after 4401');
     assert.equal(await state(), 'unauthorized');
-    await page.screenshot({ path: path.join(OUT_DIR, 'demo-expired.png'), fullPage: true });
+    await s.shot('signed-out', { fullPage: true });
   });
 
   it('a cookie nginx refuses (401, invisible to scripts): gives up as "session expired" after a few tries', async () => {
-    await ctx.clearCookies();
+    await s.ctx.clearCookies();
     const n = sockets.length;
     const t0 = Date.now();
     await page.reload();
@@ -307,20 +243,18 @@ describe('demo page in Chromium', () => {
     const tries = sockets.length - n;
     assert.ok(tries >= 4 && tries <= 10, `${tries} attempts`);
     assert.ok(took >= 5000, `gave up after ${took} ms (window 5 s)`);
-    const s = await stats();
-    assert.ok(s.rejected.unauthorized >= tries, JSON.stringify(s.rejected));
+    const st = await stats();
+    assert.ok(st.rejected.unauthorized >= tries, JSON.stringify(st.rejected));
     await sleep(2000);
     assert.equal(sockets.length - n, tries, 'and stopped');
   });
 
   it('no page errors; error.log is clean and nginx stops gracefully', async () => {
     // the refused handshakes are logged by Chrome as console errors; nothing else may be
-    const unexpected = consoleErrors.filter((e) => !/WebSocket connection to .* failed/.test(e));
+    const unexpected = s.unexpectedConsoleErrors();
     assert.deepEqual(unexpected, []);
     // the browser first: a socket it preconnected (no request yet) would hold a worker until
     // worker_shutdown_timeout
-    await ctx.close();
-    ctx = null;
-    await stopAndCheckLog(env);
+    await s.stopAndCheckLog();
   });
 });

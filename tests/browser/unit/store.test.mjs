@@ -117,6 +117,12 @@ describe('PortfolioStore', () => {
     // the same fill as a trade_executed
     last().msg({ type: 'trade_executed', data: { orderId: 'o1', side: 'buy', quantity: 10, symbol: 'AAPL', price: 175.5 } });
     assert.deepEqual(st().toasts.map((t) => t.text), ['Order Filled: BUY 10 AAPL @ $175.50']);
+    // an order that said no price, then its trade that does: one toast, with the price
+    last().msg({ type: 'order_update', data: { orderId: 'o2', side: 'buy', quantity: 5, symbol: 'IBM', status: 'filled' } });
+    assert.equal(st().toasts.at(-1).text, 'Order Filled: BUY 5 IBM');
+    last().msg({ type: 'trade_executed', data: { orderId: 'o2', side: 'buy', quantity: 5, symbol: 'IBM', price: 150 } });
+    assert.deepEqual(st().toasts.map((t) => t.text), ['Order Filled: BUY 10 AAPL @ $175.50', 'Order Filled: BUY 5 IBM @ $150.00']);
+    store.dismissToast(st().toasts[1].id);
     clock.advance(2000);
     last().msg({ type: 'trade_executed', data: { side: 'sell', quantity: 2, symbol: 'TSLA', price: 250 } });
     assert.deepEqual(st().toasts.map((t) => t.text), ['Order Filled: BUY 10 AAPL @ $175.50', 'Order Filled: SELL 2 TSLA @ $250.00']);
