@@ -38,12 +38,12 @@ if [ ! -s "$tarball" ]; then
   if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
     mirror=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ { print $2; exit }' /etc/apt/sources.list)
   fi
-  mirror=${mirror:-http://deb.debian.org/debian}
   mkdir -p "$cache"
   root=$(mktemp -d "$cache/root.XXXXXX")
   trap 'rm -rf "$root" "$tarball.tmp"' EXIT
-  log "debootstrap --variant=minbase $suite from $mirror (about 80 s)"
-  debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$cache/debootstrap.log" 2>&1 \
+  # no mirror in apt's sources: debootstrap's own default
+  log "debootstrap --variant=minbase $suite ${mirror:-(the default mirror of debootstrap)} (about 80 s)"
+  debootstrap --variant=minbase "$suite" "$root" ${mirror:+"$mirror"} >"$cache/debootstrap.log" 2>&1 \
     || { log "debootstrap failed: $(tail -3 "$cache/debootstrap.log")"; exit 1; }
   # What Debian's official image does: no apt caches, no services started by
   # package installs, smaller indexes.
