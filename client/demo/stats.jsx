@@ -78,7 +78,7 @@ function useStats() {
 }
 
 function Chart({ rates }) {
-  const W = 640; const H = 170; const P = 28;
+  const W = 1200; const H = 220; const P = 40;
   const now = rates.length ? rates.at(-1).t : 0;
   const max = Math.max(1, ...rates.flatMap((r) => SERIES.map((s) => r[s.key])));
   const top = niceCeil(max);

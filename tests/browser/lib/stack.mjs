@@ -41,11 +41,12 @@ export async function requireBrowser() {
   } catch (e) {
     skip(`playwright-core is not installed (npm ci --prefix tests/integration): ${e.message}`);
   }
-  const [redis, app, nginx, procs, env] = await Promise.all([
+  const [redis, app, nginx, procs, env, raw, ws] = await Promise.all([
     import('../../integration/lib/redis.mjs'), import('../../integration/lib/app.mjs'), import('../../integration/lib/nginx.mjs'),
-    import('../../integration/lib/procs.mjs'), import('../../integration/lib/env.mjs'),
+    import('../../integration/lib/procs.mjs'), import('../../integration/lib/env.mjs'), import('../../integration/lib/raw.mjs'),
+    import('../../integration/lib/wsclient.mjs'),
   ]);
-  lib = { ...redis, ...app, ...nginx, ...procs, ...env };
+  lib = { ...redis, ...app, ...nginx, ...procs, ...env, ...raw, ...ws };
   const www = wwwDir();
   const r = ensureDemoBuild(www);
   if (!r.ok) {
@@ -114,6 +115,7 @@ class Stack {
 
   async start() {
     fs.mkdirSync(this.outDir, { recursive: true });
+    for (const f of fs.readdirSync(this.outDir)) if (f.endsWith('.png')) fs.rmSync(path.join(this.outDir, f));  // a previous run's
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-browser-'));
     fs.chmodSync(this.dataDir, 0o755);
     lib.registerDir(this.dataDir);
@@ -191,6 +193,15 @@ class Stack {
 
   async stats() { return (await fetch(`${this.base}${STATS_PATH}`)).json(); }
 
+  /** A raw handshake to the WebSocket location (tests/integration/lib/raw.mjs options): {status, headers}. */
+  handshake(o = {}) { return lib.handshake(this.env.nginx.port, { cookie: this.cookie, ...o }); }
+
+  /** A node WebSocket client logged in as `user` (default: the stack's user), `connected` received. */
+  async connectNode(user = this.user) {
+    const cookie = user === this.user ? this.cookie : (await this.env.app.login(user)).cookie;
+    return lib.connectUser(this.env.nginx.port, cookie);
+  }
+
   /**
    * Chromium with a fresh profile and the session cookie; opens `url` (default the demo page).
    * opts.fixedTime: the page's Date is fixed at this wall-clock ms (Playwright's clock) before
@@ -255,7 +266,7 @@ class Stack {
 
   async stop() {
     await this.closeBrowser();
-    if (this._redis) { try { await this._redis.quit(); } catch { /* stopped already */ } this._redis = null; }
+    this._redis = null;  // closed by RedisServer.destroy()
     await lib.stopEnv(this.env);
     if (this.dataDir) { fs.rmSync(this.dataDir, { recursive: true, force: true }); lib.unregisterDir(this.dataDir); this.dataDir = null; }
   }
