@@ -15,7 +15,8 @@ struct ngx_http_portfolio_stream_main_conf_t {
   ssize_t zone_size;
   ngx_int_t max_connections;
   size_t max_event_size;
-  ngx_uint_t stream_locations;  // locations with portfolio_stream on
+  ngx_uint_t stream_locations;   // locations with portfolio_stream on
+  ngx_uint_t history_locations;  // ...of them with portfolio_stream_history on
 };
 
 struct ngx_http_portfolio_stream_loc_conf_t {
@@ -31,6 +32,8 @@ struct ngx_http_portfolio_stream_loc_conf_t {
   ngx_str_t broadcast_channel;
   ngx_msec_t batch_window;
   ngx_msec_t heartbeat;
+  ngx_flag_t history;              // SPEC section 8: offsets, resume, replay
+  ngx_int_t history_replay_limit;  // most events replayed to one connection
   ngx_msec_t close_timeout;    // a close, however it started, ends within this
   ngx_msec_t message_timeout;  // a client message's first byte to its last; 0 = off
   ngx_array_t* allowed_origins;  // of ngx_str_t; NULL: same host as Host

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "frame_writer.h"
+#include "history.h"
 
 namespace ps {
 
@@ -14,6 +15,7 @@ EventPtr make_event(std::string_view json, EventInfo info) {
   ev->channel = info.channel;
   ev->key = std::move(info.key);
   ev->ts = info.ts;
+  ev->offset = event_offset(json);
   return ev;
 }
 

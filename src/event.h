@@ -11,6 +11,7 @@
 
 #include "envelope.h"
 #include "shared_bytes.h"
+#include "stream_id.h"
 
 namespace ps {
 
@@ -23,6 +24,9 @@ struct PublishedEvent {
   Channel channel = Channel::positions;
   std::string key;  // coalescing key (envelope.h); empty: never coalesced
   std::optional<std::int64_t> ts;
+  // Its history offset (SPEC section 8: published with the history function,
+  // whose bytes start with "offset"); none for a plain PUBLISH.
+  std::optional<StreamId> offset;
   // The frame for permessage-deflate connections, built by the first one that
   // needs it (permessage_deflate.h, deflated_frame_cached) and then shared:
   // RSV1 set and the JSON deflated, or `frame` itself when too small.

@@ -81,7 +81,8 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 std::string connected_message(std::string_view user_id, ChannelMask channels, std::int64_t batch_window_ms,
-                              std::int64_t heartbeat_ms, std::int64_t server_time_ms) {
+                              std::int64_t heartbeat_ms, std::int64_t server_time_ms,
+                              const ConnectedHistory* history) {
   std::string out;
   out.reserve(160 + user_id.size());
   out.append(R"({"type":"connected","userId":)");
@@ -94,6 +95,25 @@ std::string connected_message(std::string_view user_id, ChannelMask channels, st
   append_int(out, heartbeat_ms);
   out.append(R"(,"serverTime":)");
   append_int(out, server_time_ms);
+  if (history != nullptr) {
+    out.append(R"(,"epoch":)");
+    append_json_string(out, history->epoch);
+    if (!history->offset.empty()) {
+      out.append(R"(,"offset":)");
+      append_json_string(out, history->offset);
+    }
+    if (history->resumed) out.append(history->recovered ? R"(,"recovered":true)" : R"(,"recovered":false)");
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string status_live_not_recovered(std::string_view new_epoch) {
+  std::string out(R"({"type":"status","state":"live","recovered":false)");
+  if (!new_epoch.empty()) {
+    out.append(R"(,"epoch":)");
+    append_json_string(out, new_epoch);
+  }
   out.push_back('}');
   return out;
 }

@@ -68,6 +68,10 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
      ngx_http_portfolio_stream_origins, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("portfolio_stream_max_message_size"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
      PS_LOC_OFFSET(max_message_size), &ngx_http_portfolio_stream_positive_size_post},
+    {ngx_string("portfolio_stream_history"), PS_LOC_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
+     PS_LOC_OFFSET(history), nullptr},
+    {ngx_string("portfolio_stream_history_replay_limit"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_num_slot,
+     PS_LOC_OFFSET(history_replay_limit), &ngx_http_portfolio_stream_at_least_one},
     {ngx_string("portfolio_stream_close_timeout"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
      PS_LOC_OFFSET(close_timeout), nullptr},
     {ngx_string("portfolio_stream_message_timeout"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
@@ -167,6 +171,8 @@ static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf) {
   conf->batch_window = NGX_CONF_UNSET_MSEC;
   conf->heartbeat = NGX_CONF_UNSET_MSEC;
   conf->close_timeout = NGX_CONF_UNSET_MSEC;
+  conf->history = NGX_CONF_UNSET;
+  conf->history_replay_limit = NGX_CONF_UNSET;
   conf->message_timeout = NGX_CONF_UNSET_MSEC;
   conf->allowed_origins = static_cast<ngx_array_t*>(NGX_CONF_UNSET_PTR);
   conf->any_origin = NGX_CONF_UNSET;
@@ -193,6 +199,13 @@ static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* pare
   ngx_conf_merge_msec_value(conf->batch_window, prev->batch_window, 250);
   ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
   ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
+  ngx_conf_merge_value(conf->history, prev->history, 0);
+  ngx_conf_merge_value(conf->history_replay_limit, prev->history_replay_limit, 1000);
+  if (conf->enable && conf->history) {
+    auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_portfolio_stream_module));
+    pmcf->history_locations++;  // the command connection checks the library
+  }
   ngx_conf_merge_msec_value(conf->message_timeout, prev->message_timeout, 30000);
   if (conf->enable && conf->close_timeout == 0) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"portfolio_stream_close_timeout\" must be greater than 0");

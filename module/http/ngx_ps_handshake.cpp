@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cookie.h"
+#include "history.h"
 #include "origin.h"
 #include "session_cookie.h"
 #include "session_json.h"
@@ -144,8 +145,15 @@ void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& use
     early.assign(reinterpret_cast<const char*>(r->header_in->pos), r->header_in->last - r->header_in->pos);
   }
 
-  ngx_ps_conn_t* wc = ngx_ps_conn_create(c, lcf, user_id, ngx_ps_sv(ctx->session_key), response,
-                                         deflate ? &*deflate : nullptr, std::move(slot));
+  // SPEC section 8: ?since=<offset>&epoch=<epoch> asks for a resume; any
+  // content is safe, a malformed one is answered recovered:false.
+  std::optional<ps::ResumeRequest> resume;
+  if (lcf->history) {
+    resume = ps::parse_resume_query(ngx_ps_sv(r->args));
+  }
+  ngx_ps_conn_t* wc =
+      ngx_ps_conn_create(c, lcf, user_id, ngx_ps_sv(ctx->session_key), response,
+                         deflate ? &*deflate : nullptr, std::move(slot), resume ? &*resume : nullptr);
   if (wc == nullptr) {
     // Nothing was made and the slot is back (logged there; no counter fits).
     ngx_http_discard_request_body(r);

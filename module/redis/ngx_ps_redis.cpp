@@ -36,7 +36,7 @@ void event_stop(ngx_event_t* ev) {
 using namespace ngx_ps_redis_internal;
 
 ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_t* addr,
-                                    const ngx_ps_pubsub_handler_t* handler) {
+                                    const ngx_ps_pubsub_handler_t* handler, bool history) {
   // Cache manager/loader processes run init_process too; they serve nothing.
   if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
     return NGX_OK;
@@ -65,7 +65,7 @@ ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_
     // them would show a leaked connection.
     worker.health = "portfolio_stream:health:" + std::to_string(static_cast<long long>(ngx_pid));
     if (worker.channels == nullptr) {
-      worker.channels = new std::unordered_set<std::string>();
+      worker.channels = std::make_unique<std::unordered_set<std::string>>();
     }
     worker.channels->clear();
   } catch (...) {
@@ -96,6 +96,9 @@ ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_
   worker.notified_any = false;
   worker.error_log.reset();
   worker.cap_log.reset();
+  worker.history = history;
+  worker.functions = ps_redis::functions_state::unknown;
+  worker.functions_log.reset();
   worker.stats = ngx_ps_redis_stats_t{};
 
   worker.exiting = false;

@@ -35,6 +35,17 @@ struct ngx_ps_get_t;  // a pending lookup, owned by the adapter
 // lookup cannot even start (too many waiting, no memory): answer 503.
 ngx_ps_get_t* ngx_ps_redis_get(std::string_view key, ngx_ps_get_handler_pt handler, void* data);
 
+// ---- history reads (SPEC section 8) -------------------------------------
+// `FCALL portfolio_stream_read 1 <channel> <since> <count> <ttl>` on the
+// command connection, queued and bounded like a GET. The handler gets the
+// reply's elements (bulk strings; valid only during the call) with ok, or
+// ok = false when Redis is unreachable, did not answer within
+// connect_timeout, answered an error, or lacks the library (Redis < 7).
+// Called exactly once unless cancelled, never from inside the call.
+typedef void (*ngx_ps_read_handler_pt)(void* data, bool ok, const std::string_view* items, std::size_t n);
+ngx_ps_get_t* ngx_ps_redis_history_read(std::string_view channel, std::string_view since, std::size_t count,
+                                        ngx_ps_read_handler_pt handler, void* data);
+
 // The caller went away: the handler will not be called; the reply, if it
 // still comes, is discarded. Safe to call only before the handler ran.
 void ngx_ps_redis_cancel(ngx_ps_get_t* get);
@@ -58,8 +69,11 @@ void ngx_ps_redis_unsubscribe(const std::string_view* channels, std::size_t n);
 
 // Per worker: start connecting (asynchronously). exit closes both
 // connections cleanly and fails pending lookups without calling handlers.
+// history: some location has portfolio_stream_history on: the command
+// connection checks (and loads, when missing or older) the Redis Functions
+// library before it serves anything.
 ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_t* addr,
-                                    const ngx_ps_pubsub_handler_t* handler);
+                                    const ngx_ps_pubsub_handler_t* handler, bool history);
 void ngx_ps_redis_exit_process();
 
 // Counters for stats.

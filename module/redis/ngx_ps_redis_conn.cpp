@@ -298,6 +298,13 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
     }
     pc->handshake++;
   }
+  // History on: the Functions library is checked (and loaded) before the
+  // command connection serves anything, so no read races its loading.
+  if (pc->is_cmd && worker.history) {
+    if (!functions_send_check(pc)) {
+      return;
+    }
+  }
   // The pub/sub connection is ready only once Redis has answered the health
   // SUBSCRIBE: a TCP connect alone proves nothing (a hung Redis or a frozen
   // one still completes it). Pipelined after AUTH: if AUTH fails we tear the

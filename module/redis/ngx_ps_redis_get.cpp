@@ -1,6 +1,8 @@
-// Session lookups (GET) on the command connection: the waiting queue, the
-// deadlines, the replies, cancellation. See ngx_ps_redis_internal.h for who
+// Lookups on the command connection (session GETs, history reads): the
+// waiting queue, the deadlines, the replies, cancellation. See ngx_ps_redis_internal.h for who
 // owns a lookup (ngx_ps_get_t) and when it is freed.
+
+#include <vector>
 
 #include "ngx_ps_redis_internal.h"
 
@@ -42,17 +44,122 @@ void get_call(ngx_ps_get_t* q, ngx_ps_get_result rc, std::string_view value) {
   q->held = 0;
 }
 
+void read_call(ngx_ps_get_t* q, bool ok, const std::string_view* items, std::size_t n) {
+  q->held = 1;
+  try {
+    q->read_handler(q->data, ok, items, n);
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: history read handler threw");
+  }
+  q->held = 0;
+}
+
+// The lookup failed (deadline, lost connection, no library): its handler.
+void fail_call(ngx_ps_get_t* q) {
+  if (q->is_read) {
+    read_call(q, false, nullptr, 0);
+  } else {
+    get_call(q, ngx_ps_get_result::unavailable, {});
+  }
+}
+
+// Answered from answer_ev, never from inside the caller's own call.
+void answer_later(ngx_ps_get_t* q) {
+  ngx_queue_insert_tail(&worker.answers, &q->qlink);
+  q->in_answers = 1;
+  if (!worker.answer_ev.posted) {
+    ngx_post_event(&worker.answer_ev, &ngx_posted_events);
+  }
+}
+
 void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept;
 
-bool get_send(ngx_ps_get_t* q) {
-  const char* argv[2] = {"GET", q->key};
-  std::size_t lens[2] = {3, q->key_len};
-  if (redisAsyncCommandArgv(worker.cmd.ac, on_get_reply, q, 2, argv, lens) != REDIS_OK) {
-    return false;
+enum class send_rc { sent, later, failed };
+
+send_rc get_send(ngx_ps_get_t* q) {
+  int rc;
+  if (q->is_read) {
+    if (worker.functions != ps_redis::functions_state::ok) {
+      return send_rc::failed;  // logged where the library check failed
+    }
+    const char* argv[7] = {"FCALL", "portfolio_stream_read", "1", nullptr, nullptr, nullptr, nullptr};
+    std::size_t lens[7] = {5, 21, 1, 0, 0, 0, 0};
+    const char* p = q->key;
+    for (int i = 0; i < 4; i++) {
+      argv[3 + i] = p;
+      lens[3 + i] = q->arg_lens[i];
+      p += q->arg_lens[i];
+    }
+    rc = redisAsyncCommandArgv(worker.cmd.ac, on_get_reply, q, 7, argv, lens);
+  } else {
+    const char* argv[2] = {"GET", q->key};
+    std::size_t lens[2] = {3, q->key_len};
+    rc = redisAsyncCommandArgv(worker.cmd.ac, on_get_reply, q, 2, argv, lens);
+  }
+  if (rc != REDIS_OK) {
+    return send_rc::later;
   }
   q->in_redis = 1;
   conn_owe(&worker.cmd, 1);
-  return true;
+  return send_rc::sent;
+}
+
+// Sends it now, or queues it until the command connection is ready.
+void get_start(ngx_ps_get_t* q) {
+  if (worker.cmd.state == conn_state::ready && ngx_queue_empty(&worker.waiting)) {
+    switch (get_send(q)) {
+      case send_rc::sent:
+        return;
+      case send_rc::failed:
+        get_unlink(q);
+        q->done = 1;
+        answer_later(q);
+        return;
+      case send_rc::later:
+        break;
+    }
+  }
+  ngx_queue_insert_tail(&worker.waiting, &q->qlink);
+  q->in_waiting = 1;
+  // Sleeping through a long backoff would let this lookup expire without a
+  // single attempt: pull the next attempt in (conn_schedule_retry's rule).
+  if (worker.cmd.state == conn_state::down && worker.cmd.retry.timer_set) {
+    auto left = static_cast<ngx_msec_int_t>(worker.cmd.retry.timer.key - ngx_current_msec);
+    ngx_msec_t soon = worker.timeout / 2 ? worker.timeout / 2 : 1;
+    if (left > static_cast<ngx_msec_int_t>(soon)) {
+      ngx_add_timer(&worker.cmd.retry, soon);
+    }
+  }
+}
+
+// A new lookup with a deadline; nullptr when it cannot even start.
+ngx_ps_get_t* get_new(std::size_t key_len) {
+  if (!worker.running) {
+    return nullptr;
+  }
+  if (worker.live >= kMaxLookups) {
+    ngx_uint_t skipped = 0;
+    if (worker.cap_log.allow(&skipped)) {
+      ngx_log_error(NGX_LOG_WARN, ps_log(), 0, "portfolio_stream: %ui Redis lookups pending, refusing more%s",
+                    worker.live, suppressed_note(skipped).buf);
+    }
+    return nullptr;
+  }
+  auto* q = static_cast<ngx_ps_get_t*>(ngx_alloc(offsetof(ngx_ps_get_t, key) + key_len + 1, ps_log()));
+  if (q == nullptr) {
+    return nullptr;
+  }
+  ngx_memzero(q, offsetof(ngx_ps_get_t, key));
+  q->key_len = key_len;
+  q->key[key_len] = '\0';
+  q->deadline = ngx_current_msec + worker.timeout;
+  worker.live++;
+  ngx_queue_insert_tail(&worker.deadlines, &q->dlink);
+  q->in_deadlines = 1;
+  if (!worker.deadline_ev.timer_set) {
+    ngx_add_timer(&worker.deadline_ev, worker.timeout);
+  }
+  return q;
 }
 
 }  // namespace
@@ -61,15 +168,63 @@ void cmd_flush_waiting() {
   while (!ngx_queue_empty(&worker.waiting) && worker.cmd.state == conn_state::ready) {
     ngx_queue_t* l = ngx_queue_head(&worker.waiting);
     auto* q = ngx_queue_data(l, ngx_ps_get_t, qlink);
-    if (!get_send(q)) {
+    send_rc rc = get_send(q);
+    if (rc == send_rc::later) {
       break;  // the context is being torn down; they keep waiting
     }
     ngx_queue_remove(l);
     q->in_waiting = 0;
+    if (rc == send_rc::failed) {
+      get_unlink(q);
+      q->done = 1;
+      answer_later(q);
+    }
   }
 }
 
 namespace {
+
+// portfolio_stream_read answers an array of bulk strings (SPEC section 8).
+void on_read_reply(ngx_ps_get_t* q, const redisReply* reply) {
+  if (reply->type == REDIS_REPLY_ARRAY) {
+    constexpr std::size_t kInline = 64;
+    std::string_view inline_items[kInline];
+    std::vector<std::string_view> heap_items;
+    std::string_view* items = inline_items;
+    bool ok = true;
+    if (reply->elements > kInline) {
+      try {
+        heap_items.resize(reply->elements);
+      } catch (...) {
+        ok = false;
+      }
+      items = heap_items.data();
+    }
+    for (std::size_t i = 0; ok && i < reply->elements; i++) {
+      const redisReply* e = reply->element[i];
+      if (e->type != REDIS_REPLY_STRING && e->type != REDIS_REPLY_STATUS) {
+        ok = false;
+        break;
+      }
+      items[i] = std::string_view(e->str, e->len);
+    }
+    if (ok) {
+      read_call(q, true, items, reply->elements);
+      return;
+    }
+  }
+  ngx_uint_t skipped = 0;
+  if (worker.error_log.allow(&skipped)) {
+    if (reply->type == REDIS_REPLY_ERROR) {
+      ngx_log_error(NGX_LOG_ERR, ps_log(), 0, "portfolio_stream: history read failed: \"%*s\"%s", reply->len,
+                    reply->str, suppressed_note(skipped).buf);
+    } else {
+      ngx_log_error(NGX_LOG_ERR, ps_log(), 0, "portfolio_stream: history read returned an unexpected reply%s",
+                    suppressed_note(skipped).buf);
+    }
+  }
+  read_call(q, false, nullptr, 0);
+}
 
 void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
   auto* q = static_cast<ngx_ps_get_t*>(privdata);
@@ -94,11 +249,13 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
   if (reply == nullptr) {
     // The connection is being torn down inside hiredis: answer from a posted
     // event, once hiredis and ev_cleanup are done with their state.
-    ngx_queue_insert_tail(&worker.answers, &q->qlink);
-    q->in_answers = 1;
-    if (!worker.answer_ev.posted) {
-      ngx_post_event(&worker.answer_ev, &ngx_posted_events);
-    }
+    answer_later(q);
+    return;
+  }
+
+  if (q->is_read) {
+    on_read_reply(q, reply);
+    get_maybe_free(q);
     return;
   }
 
@@ -142,7 +299,7 @@ void on_deadline(ngx_event_t*) noexcept {
     // or cancel other lookups. An in-flight one stays owned by hiredis.
     get_unlink(q);
     q->done = 1;
-    get_call(q, ngx_ps_get_result::unavailable, {});
+    fail_call(q);
     get_maybe_free(q);
   }
 }
@@ -153,7 +310,7 @@ void on_answers(ngx_event_t*) noexcept {
     auto* q = ngx_queue_data(l, ngx_ps_get_t, qlink);
     ngx_queue_remove(l);
     q->in_answers = 0;
-    get_call(q, ngx_ps_get_result::unavailable, {});
+    fail_call(q);
     get_maybe_free(q);
   }
 }
@@ -165,50 +322,48 @@ void on_answers(ngx_event_t*) noexcept {
 using namespace ngx_ps_redis_internal;
 
 ngx_ps_get_t* ngx_ps_redis_get(std::string_view key, ngx_ps_get_handler_pt handler, void* data) {
-  if (!worker.running || handler == nullptr) {
+  if (handler == nullptr) {
     return nullptr;
   }
-  if (worker.live >= kMaxLookups) {
-    ngx_uint_t skipped = 0;
-    if (worker.cap_log.allow(&skipped)) {
-      ngx_log_error(NGX_LOG_WARN, ps_log(), 0, "portfolio_stream: %ui Redis lookups pending, refusing more%s",
-                    worker.live, suppressed_note(skipped).buf);
-    }
-    return nullptr;
-  }
-  auto* q = static_cast<ngx_ps_get_t*>(ngx_alloc(offsetof(ngx_ps_get_t, key) + key.size() + 1, ps_log()));
+  ngx_ps_get_t* q = get_new(key.size());
   if (q == nullptr) {
     return nullptr;
   }
-  ngx_memzero(q, offsetof(ngx_ps_get_t, key));
   ngx_memcpy(q->key, key.data(), key.size());
-  q->key[key.size()] = '\0';
-  q->key_len = key.size();
   q->handler = handler;
   q->data = data;
-  q->deadline = ngx_current_msec + worker.timeout;
-  worker.live++;
+  get_start(q);
+  return q;
+}
 
-  ngx_queue_insert_tail(&worker.deadlines, &q->dlink);
-  q->in_deadlines = 1;
-  if (!worker.deadline_ev.timer_set) {
-    ngx_add_timer(&worker.deadline_ev, worker.timeout);
+ngx_ps_get_t* ngx_ps_redis_history_read(std::string_view channel, std::string_view since, std::size_t count,
+                                        ngx_ps_read_handler_pt handler, void* data) {
+  if (handler == nullptr) {
+    return nullptr;
   }
-
-  if (worker.cmd.state == conn_state::ready && ngx_queue_empty(&worker.waiting) && get_send(q)) {
-    return q;
+  char count_buf[NGX_INT64_LEN];
+  std::size_t count_len = std::size_t(ngx_sprintf((u_char*)count_buf, "%uz", count) - (u_char*)count_buf);
+  // The TTL an epoch made by a read gets; a publish sets its own on both keys.
+  static constexpr std::string_view kEpochTtl = "3600";
+  std::string_view args[4] = {channel, since, std::string_view(count_buf, count_len), kEpochTtl};
+  std::size_t total = 0;
+  for (auto a : args) {
+    total += a.size();
   }
-  ngx_queue_insert_tail(&worker.waiting, &q->qlink);
-  q->in_waiting = 1;
-  // Sleeping through a long backoff would let this lookup expire without a
-  // single attempt: pull the next attempt in (conn_schedule_retry's rule).
-  if (worker.cmd.state == conn_state::down && worker.cmd.retry.timer_set) {
-    auto left = static_cast<ngx_msec_int_t>(worker.cmd.retry.timer.key - ngx_current_msec);
-    ngx_msec_t soon = worker.timeout / 2 ? worker.timeout / 2 : 1;
-    if (left > static_cast<ngx_msec_int_t>(soon)) {
-      ngx_add_timer(&worker.cmd.retry, soon);
-    }
+  ngx_ps_get_t* q = get_new(total);
+  if (q == nullptr) {
+    return nullptr;
   }
+  char* p = q->key;
+  for (int i = 0; i < 4; i++) {
+    ngx_memcpy(p, args[i].data(), args[i].size());
+    p += args[i].size();
+    q->arg_lens[i] = std::uint32_t(args[i].size());
+  }
+  q->is_read = 1;
+  q->read_handler = handler;
+  q->data = data;
+  get_start(q);
   return q;
 }
 

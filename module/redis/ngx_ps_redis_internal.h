@@ -38,6 +38,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_set>
 
@@ -149,7 +150,7 @@ struct ps_redis {
   // when an unsubscribe reply arrives after it has left subscribed mode, which
   // an UNSUBSCRIBE of a channel it has no callback for can cause; filtering
   // against this set keeps every UNSUBSCRIBE matched with a dict entry.
-  std::unordered_set<std::string>* channels;
+  std::unique_ptr<std::unordered_set<std::string>> channels;
 
   ngx_event_t notify_ev;
   bool notify_down;  // a ready pub/sub connection was lost since the last notify
@@ -162,6 +163,11 @@ struct ps_redis {
 
   log_limiter error_log;  // error replies to GET
   log_limiter cap_log;    // too many lookups
+
+  // SPEC section 8: the Redis Functions library on the command connection.
+  bool history;  // some location has history on: check it
+  enum class functions_state { unknown, ok, missing } functions;
+  log_limiter functions_log;
 
   ngx_ps_redis_stats_t stats;
 };
@@ -185,12 +191,16 @@ inline ngx_log_t* ps_log() { return ngx_cycle->log; }
 
 }  // namespace ngx_ps_redis_internal
 
+// A lookup: a session GET, or a history read (FCALL portfolio_stream_read).
 struct ngx_ps_get_t {
   ngx_queue_t dlink;  // in worker.deadlines while the outcome is undecided
   ngx_queue_t qlink;  // in worker.waiting or worker.answers
   ngx_msec_t deadline;
-  ngx_ps_get_handler_pt handler;
+  ngx_ps_get_handler_pt handler;        // GET
+  ngx_ps_read_handler_pt read_handler;  // history read
   void* data;
+  std::uint32_t arg_lens[4];  // read: channel, since, count, ttl (in key[], in order)
+  unsigned is_read : 1;
   unsigned in_deadlines : 1;
   unsigned in_waiting : 1;
   unsigned in_answers : 1;
@@ -222,6 +232,12 @@ void on_answers(ngx_event_t*) noexcept;
 // ---- ngx_ps_redis_pubsub.cpp --------------------------------------------------
 
 bool sub_send_health(ps_conn* pc);
+
+// ---- ngx_ps_redis_functions.cpp -----------------------------------------------
+
+// Sends the library check as part of the command connection's handshake
+// (counted in pc->handshake); false when it could not be sent.
+bool functions_send_check(ps_conn* pc);
 void on_probe(ngx_event_t* ev) noexcept;
 void on_notify(ngx_event_t*) noexcept;
 

@@ -344,7 +344,7 @@ void ngx_ps_conn_abort(conn_t* wc) {
 conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
                            std::string_view user_id, std::string_view session_key,
                            std::string_view handshake_response, const ps::DeflateParams* deflate,
-                           ngx_ps_limit_slot&& slot) {
+                           ngx_ps_limit_slot&& slot, ps::ResumeRequest* resume) {
   void* mem = ngx_alloc(sizeof(conn_t), c->log);
   if (mem == nullptr) {
     return nullptr;
@@ -370,6 +370,9 @@ conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_co
   try {
     wc->session.send_unlimited(ps::SharedBytes::concat({handshake_response}));
     wc->session_key.assign(session_key);
+    if (resume != nullptr) {
+      wc->history = ngx_ps_history_create(wc, std::move(*resume));
+    }
     ngx_ps_hub_attach(wc, user_id);
   } catch (...) {
     failed = true;

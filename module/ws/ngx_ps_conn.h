@@ -10,6 +10,7 @@
 #include "permessage_deflate.h"
 #include "ws_session.h"
 
+#include "ngx_ps_history.h"
 #include "ngx_ps_limit_slot.h"
 #include "ngx_ps_module.h"
 
@@ -51,6 +52,7 @@ struct ngx_ps_conn_t {
   ngx_msec_t started;            // ngx_current_msec at the upgrade
   std::string session_key;       // prefix + sid, for the re-reads
   ngx_ps_limit_slot slot;
+  ngx_ps_history_ptr history;  // SPEC section 8, when the location has it on
   ps::WsSession session;
   ps::ChannelMask filter;
   unsigned connected_sent : 1;  // the "connected" frame is queued
@@ -76,6 +78,7 @@ struct ngx_ps_conn_t {
         recheck_lookup(nullptr),
         started(ngx_current_msec),
         slot(std::move(limit_slot)),
+        history(),
         session(sc, std::int64_t(ngx_current_msec)),
         filter(ps::kAllChannels),
         connected_sent(0),
@@ -90,11 +93,12 @@ struct ngx_ps_conn_t {
 // (`handshake_response`) first, then registers with the hub (which may queue
 // "connected"). nullptr on failure (out of memory): nothing of it is left,
 // `slot` is released, and the caller answers 503. `deflate`: the
-// permessage-deflate agreement in that 101, or null.
+// permessage-deflate agreement in that 101, or null; `resume`: the history
+// resume the query asked for, or null when the location has no history.
 ngx_ps_conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* lcf,
                                   std::string_view user_id, std::string_view session_key,
                                   std::string_view handshake_response, const ps::DeflateParams* deflate,
-                                  ngx_ps_limit_slot&& slot);
+                                  ngx_ps_limit_slot&& slot, ps::ResumeRequest* resume);
 // Takes the connection over once HTTP has let go of it; `early` are bytes
 // the client sent after its request (frames sent before the 101).
 void ngx_ps_conn_run(ngx_ps_conn_t* wc, std::string_view early);

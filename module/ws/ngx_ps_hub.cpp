@@ -89,12 +89,19 @@ void for_each_conn(ngx_queue_t* list, F&& f) {
   }
 }
 
-void send_connected(conn_t* wc) {
-  wc->connected_sent = 1;
-  wc->degraded = 0;
-  ngx_ps_conn_send_text(
-      wc, ps::connected_message(wc->user->user_id, wc->filter, std::int64_t(wc->lcf->batch_window),
-                                std::int64_t(wc->lcf->heartbeat), ngx_ps_now_ms()));
+bool subscriptions_live(const conn_t* wc) {
+  return wc->user != nullptr && static_cast<entry_t*>(wc->user->entry)->live() &&
+         (wc->broadcast == nullptr || static_cast<entry_t*>(wc->broadcast->entry)->live());
+}
+
+// The user's subscriptions are live for wc: "connected" now, or with
+// history on after the history read (ws/ngx_ps_history.cpp).
+void go_live(conn_t* wc) {
+  if (wc->history) {
+    ngx_ps_history_live(wc);
+  } else {
+    ngx_ps_hub_send_connected(wc, nullptr);
+  }
 }
 
 // Built once per worker: an outage tells every connection the same bytes.
@@ -134,7 +141,14 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
   ps::SharedBytes batch_deflated;
   ngx_atomic_int_t frames = 0;
   for_each_conn(&g->conns, [&](conn_t* wc) {
-    if (!wc->connected_sent || !wc->session.open()) {
+    if (!wc->session.open()) {
+      return;
+    }
+    if (wc->history) {
+      if (ngx_ps_history_deliver(wc, out)) {
+        return;  // held during a read, or sent without what it already had
+      }
+    } else if (!wc->connected_sent) {
       return;
     }
     if (wc->deflate) {
@@ -234,7 +248,9 @@ void join_group(conn_t* wc, ps::ChannelMask mask) {
   wc->group = g;
 }
 
-void count_invalid(ps::EventError err, std::string_view channel) {
+}  // namespace
+
+void ngx_ps_hub_count_invalid(ps::EventError err, std::string_view channel) {
   ngx_ps_stat_add(ngx_ps_stat::events_invalid, 1);
   // At most one line a second: a broken publisher must not flood the log.
   ngx_uint_t skipped;
@@ -250,6 +266,8 @@ void count_invalid(ps::EventError err, std::string_view channel) {
   }
 }
 
+namespace {
+
 // ---- pub/sub callbacks ------------------------------------------------------
 
 void on_message(std::string_view channel, std::string_view payload) {
@@ -262,7 +280,7 @@ void on_message(std::string_view channel, std::string_view payload) {
     ps::EventInfo info;
     ps::EventError err = ps::parse_event(payload, worker_hub->max_event_size, info);
     if (err != ps::EventError::none) {
-      count_invalid(err, channel);
+      ngx_ps_hub_count_invalid(err, channel);
       return;
     }
     ps::EventPtr ev = ps::make_event(payload, std::move(info));
@@ -298,13 +316,18 @@ void on_subscribed(std::string_view channel) {
     auto wake = [&](conn_t* wc) {
       // Live again after an outage, or live for the first time.
       if (!wc->connected_sent) {
-        if (wc->user != nullptr && static_cast<entry_t*>(wc->user->entry)->live() &&
-            (wc->broadcast == nullptr || static_cast<entry_t*>(wc->broadcast->entry)->live())) {
-          send_connected(wc);
+        if (subscriptions_live(wc)) {
+          go_live(wc);
         }
       } else if (wc->degraded) {
-        wc->degraded = 0;
-        ngx_ps_conn_send(wc, status_frame(true));
+        if (wc->history) {
+          if (subscriptions_live(wc)) {
+            ngx_ps_history_live(wc);  // catch up, then "live"
+          }
+        } else {
+          wc->degraded = 0;
+          ngx_ps_conn_send(wc, status_frame(true));
+        }
       }
     };
     if (!u.user_id.empty()) {
@@ -417,7 +440,7 @@ void ngx_ps_hub_attach(conn_t* wc, std::string_view user_id) {
     live = live && b->live();
   }
   if (live) {
-    send_connected(wc);
+    go_live(wc);
   }
   stat_redis();
 }
@@ -474,7 +497,7 @@ ngx_int_t ngx_ps_hub_init(ngx_cycle_t* cycle) {
   ngx_queue_init(&worker_hub->conns);
   worker_hub->max_event_size = pmcf->max_event_size;
   worker_hub->log = cycle->log;
-  return ngx_ps_redis_init_process(cycle, &pmcf->redis, &pubsub_handler);
+  return ngx_ps_redis_init_process(cycle, &pmcf->redis, &pubsub_handler, pmcf->history_locations > 0);
 }
 
 void ngx_ps_hub_exit(ngx_cycle_t* cycle) {
@@ -489,4 +512,59 @@ void ngx_ps_hub_exit(ngx_cycle_t* cycle) {
   }
   ngx_ps_redis_exit_process();
   worker_hub.reset();
+}
+
+// ---- for the history glue ----------------------------------------------------
+
+std::string_view ngx_ps_hub_channel(const conn_t* wc) {
+  return static_cast<entry_t*>(wc->user->entry)->channel();
+}
+
+bool ngx_ps_hub_user_live(const conn_t* wc) { return subscriptions_live(wc); }
+
+void ngx_ps_hub_send_connected(conn_t* wc, const ps::ConnectedHistory* history) {
+  wc->connected_sent = 1;
+  wc->degraded = 0;
+  ngx_ps_conn_send_text(
+      wc, ps::connected_message(wc->user->user_id, wc->filter, std::int64_t(wc->lcf->batch_window),
+                                std::int64_t(wc->lcf->heartbeat), ngx_ps_now_ms(), history));
+}
+
+void ngx_ps_hub_send_status_live(conn_t* wc) { ngx_ps_conn_send(wc, status_frame(true)); }
+
+std::size_t ngx_ps_hub_max_event_size() { return worker_hub->max_event_size; }
+
+void ngx_ps_hub_send_events(conn_t* wc, const std::vector<ps::EventPtr>& events) {
+  constexpr std::size_t kFrameEvents = 256;  // like the batcher's bounds
+  constexpr std::size_t kFrameBytes = 256 * 1024;
+  ngx_atomic_int_t frames = 0;
+  std::vector<ps::EventPtr> chunk;
+  auto flush = [&]() {
+    if (chunk.empty()) {
+      return;
+    }
+    ps::SharedBytes frame = chunk.size() == 1 ? chunk.front()->frame : ps::make_batch_frame(chunk);
+    if (wc->deflate) {
+      ps::SharedBytes cache;
+      frame = ps::deflated_frame_cached(chunk.size() == 1 ? chunk.front()->deflated : cache, frame,
+                                        worker_hub->compressor, wc->deflate_window_bits);
+    }
+    ngx_ps_conn_send(wc, frame);
+    frames++;
+    chunk.clear();
+  };
+  std::size_t bytes = 0;
+  for (const auto& ev : events) {
+    if (!chunk.empty() && (chunk.size() == kFrameEvents || bytes + ev->json_size() > kFrameBytes)) {
+      flush();
+      bytes = 0;
+    }
+    chunk.push_back(ev);
+    bytes += ev->json_size();
+  }
+  flush();
+  if (frames > 0) {
+    ngx_ps_stat_add(ngx_ps_stat::event_frames_sent, frames);
+    ngx_ps_stat_add(ngx_ps_stat::events_delivered, ngx_atomic_int_t(events.size()));
+  }
 }

@@ -33,6 +33,30 @@ TEST(ServerMessages, ConnectedEscapesUserIdAndFiltersChannels) {
             R"("heartbeatMs":-9223372036854775808,"serverTime":0})");
 }
 
+TEST(ServerMessages, ConnectedWithHistory) {
+  ConnectedHistory h;
+  h.epoch = "e1";
+  h.offset = "5-1";
+  EXPECT_EQ(connected_message("u1", kAllChannels, 250, 15000, 7, &h),
+            R"({"type":"connected","userId":"u1","channels":["positions","orders","account","trades"],)"
+            R"("batchWindowMs":250,"heartbeatMs":15000,"serverTime":7,"epoch":"e1","offset":"5-1"})");
+  h.resumed = true;
+  h.recovered = true;
+  EXPECT_NE(connected_message("u1", 0, 0, 0, 0, &h).find(R"("offset":"5-1","recovered":true})"),
+            std::string::npos);
+  h.recovered = false;
+  h.offset = "";
+  h.epoch = "";  // the history could not be read
+  EXPECT_NE(connected_message("u1", 0, 0, 0, 0, &h).find(R"("epoch":"","recovered":false})"),
+            std::string::npos);
+}
+
+TEST(ServerMessages, LiveNotRecovered) {
+  EXPECT_EQ(status_live_not_recovered(""), R"({"type":"status","state":"live","recovered":false})");
+  EXPECT_EQ(status_live_not_recovered("abc"),
+            R"({"type":"status","state":"live","recovered":false,"epoch":"abc"})");
+}
+
 TEST(ServerMessages, Status) {
   EXPECT_EQ(status_message(true), R"({"type":"status","state":"live"})");
   EXPECT_EQ(status_message(false), R"({"type":"status","state":"degraded"})");

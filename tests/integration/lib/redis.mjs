@@ -9,7 +9,7 @@ import { spawnTracked, stopChild, sleep, registerDir, unregisterDir } from './pr
 import { freePort } from './ports.mjs';
 
 export class RedisServer {
-  // opts: { port, password, user: {name, password}, unixSocket: bool }
+  // opts: { port, password, user: {name, password}, unixSocket: bool, extraArgs: [...] }
   constructor(opts = {}) {
     this.opts = opts;
     this.port = opts.port || 0;
@@ -35,6 +35,7 @@ export class RedisServer {
       // ACL user with full rights; 'default' keeps requirepass (or nopass).
       args.push('--user', this.opts.user.name, 'on', `>${this.opts.user.password}`, '~*', '&*', '+@all');
     }
+    if (this.opts.extraArgs) args.push(...this.opts.extraArgs);
     this.child = spawnTracked(`redis:${this.port}`, 'redis-server', args);
     this.child.stdout.resume();
     let stderr = '';
