@@ -120,7 +120,7 @@ export const CHANNEL_OF_TYPE = Object.freeze({
  *           from refused handshakes (e.g. fetch('/api/me')); true = the session is fine (the refusals
  *           were 503/429), keep reconnecting with backoff
  * @property {typeof WebSocket} [WebSocket] the WebSocket constructor (default: globalThis.WebSocket)
- * @property {Clock} [clock]                default: Date.now / setTimeout / clearTimeout
+ * @property {Clock} [clock]                default: performance.now (Date.now) / Date.now / setTimeout / clearTimeout
  * @property {() => number} [random]        default: Math.random
  * @property {any} [window]                 source of online/offline/visibilitychange events and
  *                                          navigator.onLine (default: globalThis when it has them)

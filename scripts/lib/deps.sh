@@ -106,7 +106,7 @@ ps_deps_install() {
   return 0
 }
 
-# npm ci for tests/integration when it has a lock file; skipped when
+# npm ci for a directory with a lock file (tests/integration, client); skipped when
 # node_modules is already in sync with it (npm writes node_modules/.package-lock.json),
 # unless PS_NPM_CI=1.
 ps_deps_npm() {
