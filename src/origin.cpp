@@ -119,6 +119,14 @@ bool origin_same_host(std::string_view origin, std::string_view host_header) {
   return iequals(o.authority.host, h.host) && effective_port(o.authority, dflt) == effective_port(h, dflt);
 }
 
+bool origin_same_host(std::string_view origin, std::string_view host_header, OriginScheme policy, bool tls) {
+  if (!origin_same_host(origin, host_header)) return false;
+  if (policy == OriginScheme::any || (policy == OriginScheme::automatic && !tls)) return true;
+  // origin_same_host() accepted it: "scheme://" is there and the scheme is a web one.
+  const std::string_view scheme = origin.substr(0, origin.find("://"));
+  return iequals(scheme, "https") || iequals(scheme, "wss");
+}
+
 bool origin_equals(std::string_view origin, std::string_view allowed) {
   ParsedOrigin o;
   ParsedOrigin a;

@@ -64,6 +64,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Origin checks on attacker-controlled Origin and Host.
   const bool same = ps::origin_same_host(origin, host);
   if (same) PS_FUZZ_CHECK(origin != "null");
+  // The scheme rule only narrows the host check, and "any" is the host check.
+  for (const auto policy : {ps::OriginScheme::automatic, ps::OriginScheme::https, ps::OriginScheme::any}) {
+    for (const bool tls : {false, true}) {
+      const bool with_scheme = ps::origin_same_host(origin, host, policy, tls);
+      if (with_scheme) PS_FUZZ_CHECK(same);
+      if (policy == ps::OriginScheme::any) PS_FUZZ_CHECK(with_scheme == same);
+    }
+  }
   (void)ps::origin_equals(origin, host);
   (void)ps::origin_equals(host, origin);
   return 0;

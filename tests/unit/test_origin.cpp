@@ -134,6 +134,74 @@ TEST(OriginEquals, Mismatches) {
   EXPECT_FALSE(origin_equals("https://user@a.com", "https://user@a.com"));
 }
 
+TEST(OriginScheme, AutoOnTlsNeedsHttps) {
+  constexpr auto kAuto = OriginScheme::automatic;
+  EXPECT_TRUE(origin_same_host("https://app.example.com", "app.example.com", kAuto, true));
+  EXPECT_TRUE(origin_same_host("HTTPS://app.example.com:443", "app.example.com", kAuto, true));
+  EXPECT_TRUE(origin_same_host("wss://app.example.com", "app.example.com", kAuto, true));
+  EXPECT_TRUE(origin_same_host("https://app.example.com:8443", "app.example.com:8443", kAuto, true));
+  // The attack of issue 15: a forged plain page of the same host.
+  EXPECT_FALSE(origin_same_host("http://app.example.com:443", "app.example.com", kAuto, true));
+  EXPECT_FALSE(origin_same_host("http://app.example.com", "app.example.com:80", kAuto, true));
+  EXPECT_FALSE(origin_same_host("http://app.example.com:8443", "app.example.com:8443", kAuto, true));
+  EXPECT_FALSE(origin_same_host("HTTP://app.example.com:8443", "app.example.com:8443", kAuto, true));
+  EXPECT_FALSE(origin_same_host("ws://app.example.com:8443", "app.example.com:8443", kAuto, true));
+  // Hosts still count.
+  EXPECT_FALSE(origin_same_host("https://evil.example", "app.example.com", kAuto, true));
+  EXPECT_FALSE(origin_same_host("null", "app.example.com", kAuto, true));
+}
+
+TEST(OriginScheme, AutoOnPlainTakesBoth) {
+  constexpr auto kAuto = OriginScheme::automatic;
+  EXPECT_TRUE(origin_same_host("http://localhost:8080", "localhost:8080", kAuto, false));
+  // Behind a TLS-terminating proxy that does not say so.
+  EXPECT_TRUE(origin_same_host("https://app.example.com", "app.example.com", kAuto, false));
+  EXPECT_TRUE(origin_same_host("ws://a.com", "a.com", kAuto, false));
+  EXPECT_FALSE(origin_same_host("https://evil.example", "app.example.com", kAuto, false));
+  EXPECT_FALSE(origin_same_host("http://localhost", "localhost:8080", kAuto, false));
+}
+
+TEST(OriginScheme, HttpsAlways) {
+  constexpr auto kHttps = OriginScheme::https;
+  for (const bool tls : {false, true}) {
+    EXPECT_TRUE(origin_same_host("https://app.example.com", "app.example.com", kHttps, tls));
+    EXPECT_TRUE(origin_same_host("wss://app.example.com", "app.example.com", kHttps, tls));
+    EXPECT_FALSE(origin_same_host("http://app.example.com:443", "app.example.com", kHttps, tls));
+    EXPECT_FALSE(origin_same_host("http://app.example.com", "app.example.com", kHttps, tls));
+    EXPECT_FALSE(origin_same_host("ws://app.example.com", "app.example.com", kHttps, tls));
+    EXPECT_FALSE(origin_same_host("https://evil.example", "app.example.com", kHttps, tls));
+  }
+}
+
+TEST(OriginScheme, AnyIsHostsOnly) {
+  for (const bool tls : {false, true}) {
+    EXPECT_TRUE(
+        origin_same_host("http://app.example.com:443", "app.example.com:443", OriginScheme::any, tls));
+    EXPECT_TRUE(origin_same_host("https://app.example.com", "app.example.com", OriginScheme::any, tls));
+    EXPECT_FALSE(origin_same_host("https://evil.example", "app.example.com", OriginScheme::any, tls));
+    EXPECT_FALSE(origin_same_host("null", "null", OriginScheme::any, tls));
+  }
+}
+
+TEST(OriginScheme, MalformedNeverMatch) {
+  for (const auto policy : {OriginScheme::automatic, OriginScheme::https, OriginScheme::any}) {
+    for (const char* origin : {"https://", "https:/a.com", "httpsx://a.com", "https://a.com/", "file://a.com",
+                               "https//a.com", ""}) {
+      EXPECT_FALSE(origin_same_host(origin, "a.com", policy, true)) << origin;
+      EXPECT_FALSE(origin_same_host(origin, "a.com", policy, false)) << origin;
+    }
+  }
+}
+
+TEST(OriginEquals, EntriesCarryTheirScheme) {
+  // An explicit entry is matched exactly, scheme included, on any connection.
+  EXPECT_TRUE(origin_equals("https://app.example.com", "https://app.example.com"));
+  EXPECT_FALSE(origin_equals("http://app.example.com", "https://app.example.com"));
+  EXPECT_FALSE(origin_equals("https://app.example.com", "http://app.example.com"));
+  EXPECT_FALSE(origin_equals("http://app.example.com:443", "https://app.example.com"));
+  EXPECT_FALSE(origin_equals("https://app.example.com:80", "http://app.example.com"));
+}
+
 TEST(Origin, HostileLengths) {
   const std::string long_host(100000, 'a');
   EXPECT_TRUE(origin_same_host("http://" + long_host, long_host));
