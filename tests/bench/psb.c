@@ -1,23 +1,34 @@
 // psb: a small epoll load tool for the portfolio-stream benchmarks (loopback only).
 //
-//   psb conns --port P --n N [--path /ws/portfolio | --path-fmt /sub/b%d] [--cookies FILE]
-//             [--src 127.0.1.1,127.0.1.2] [--http] [--first-frame] [--out FILE]
+//   psb conns --port P --n N [--path /ws/portfolio | --path-fmt /sub/b%d | --paths FILE]
+//             [--cookies FILE] [--src 127.0.1.1,127.0.1.2] [--http] [--first-frame]
+//             [--inflight 256] [--expect-events K] [--out FILE]
 //       Opens N connections (WebSocket upgrades, or plain HTTP keepalive requests with
-//       --http), at most 256 handshakes in flight, each from the next source address.
-//       Prints "READY <ok> <failed>" on stdout once every connection is up (with
-//       --first-frame: a WebSocket also needs its first text frame, `connected`).
+//       --http), at most --inflight handshakes in flight, each from the next source address.
+//       Connection i uses line i (mod lines) of --cookies and of --paths (one request
+//       path per line, e.g. "/ws/portfolio?since=..&epoch=..").
+//       Prints "READY <ok> <failed> <ms>" on stdout once every connection is up (with
+//       --first-frame: a WebSocket also needs its first text frame, `connected`, whose
+//       "recovered":true/false is counted).
 //       Then reads frames: answers pings, counts frames, event frames, events, and the
-//       age of every event at receipt (now - its "ts"). SIGUSR1 resets the counters,
-//       SIGUSR2 writes them as JSON to --out, SIGTERM/SIGINT closes all and exits.
+//       age of every event at receipt (now - its "ts"); events may start with an
+//       "offset" member (history on): per connection the offsets must grow, and every
+//       one that does not is counted (a duplicate or out of order). With --expect-events
+//       it prints "COMPLETE <ms>" once every connection has K events (ms since the first
+//       connect). SIGUSR1 resets the counters, SIGUSR2 writes them as JSON to --out,
+//       SIGTERM/SIGINT closes all and exits.
 //
-//   psb pub --port P (--redis | --nchan) --users N [--uid-fmt b%d] [--symbols 20] [--hz 5]
-//           [--orders 0.1] [--duration 20] [--out FILE]
+//   psb pub --port P (--redis [--fcall [--maxlen M]] | --nchan) --users N [--uid-fmt b%d]
+//           [--symbols 20] [--hz 5] [--orders 0.1] [--duration 20] [--out FILE]
 //       The tick workload: every (user, symbol) pair ticks --hz times a second, spread
 //       evenly over 10 ms slots; orders at --orders per user per second. Each event is a
 //       position_update {key=symbol, ts=now} or an order_update. --redis: pipelined
-//       PUBLISH portfolio:user:<uid> on one connection (replies counted and their
-//       receiver counts summed); --nchan: one nchan websocket publisher per user at
-//       /pub/<uid>, frames with a zero mask key, nchan's replies read and discarded.
+//       PUBLISH portfolio:user:<uid> on one connection (replies counted, their receiver
+//       counts summed, error replies counted); with --fcall the same pipelined as
+//       FCALL portfolio_stream_publish 1 portfolio:user:<uid> <json> [M 3600] (history,
+//       SPEC section 8; each reply is the offset); --nchan: one nchan websocket
+//       publisher per user at /pub/<uid>, frames with a zero mask key, nchan's replies
+//       read and discarded.
 //
 // Single-threaded, non-blocking, bounded: no retries, no unbounded buffers beyond the
 // kernel's; everything goes to 127.0.0.x.
@@ -116,12 +127,16 @@ typedef struct {
   char* buf;  // pending partial input (headers or a partial frame)
   size_t len, cap;
   size_t body_left;  // --http: response body bytes still to read
-  uint64_t event_frames;
+  uint64_t event_frames, events;
+  uint64_t off_ms, off_seq;  // the highest offset received (history on)
+  int has_off;
+  double complete_ms;  // --expect-events: when it had them (ms since the first connect), else 0
 } conn_t;
 
 #define AGE_BUCKETS 60000  // 1 ms buckets, 0..60 s
 static struct {
   uint64_t frames, text_frames, event_frames, batch_frames, order_frames, events, pings, closes, bytes;
+  uint64_t offset_events, offset_regressions;
   uint64_t age_hist[AGE_BUCKETS + 1];
   double age_max, age_sum;
   double t_start;
@@ -129,9 +144,14 @@ static struct {
 
 static conn_t* conns;
 static int n_conns, n_ready, n_failed, n_inflight, next_to_open;
-static int g_http, g_first_frame, g_port, g_epfd;
+static int g_http, g_first_frame, g_port, g_epfd, g_max_inflight = 256;
 static char** cookies;
 static int n_cookies;
+static char** paths;
+static int n_paths;
+// Not reset by SIGUSR1: what the `connected` frames said, and --expect-events.
+static uint64_t g_recovered_true, g_recovered_false, g_expect, g_complete;
+static double g_t_begin, g_last_complete;
 static char* srcs[64];
 static int n_srcs;
 static const char *g_path, *g_path_fmt;
@@ -173,17 +193,58 @@ static void send_all(conn_t* c, const char* p, size_t n) {
   (void)w;
 }
 
+// Checks the offsets ("offset":"<ms>-<seq>") of one event frame: each must be
+// above the connection's highest so far.
+static void check_offsets(conn_t* c, const char* p, size_t n) {
+  const char* end = p + n;
+  const char* q = p;
+  while ((q = memmem(q, end - q, "\"offset\":\"", 10)) != NULL) {
+    q += 10;
+    char* e;
+    uint64_t ms = strtoull(q, &e, 10);
+    if (e >= end || *e != '-') continue;
+    uint64_t seq = strtoull(e + 1, &e, 10);
+    st.offset_events++;
+    if (c->has_off && (ms < c->off_ms || (ms == c->off_ms && seq <= c->off_seq))) {
+      st.offset_regressions++;
+      if (st.offset_regressions <= 5)
+        fprintf(stderr, "conn %d: offset %llu-%llu after %llu-%llu\n", c->idx, (unsigned long long)ms,
+                (unsigned long long)seq, (unsigned long long)c->off_ms, (unsigned long long)c->off_seq);
+      continue;
+    }
+    c->off_ms = ms;
+    c->off_seq = seq;
+    c->has_off = 1;
+  }
+}
+
 static void on_text(conn_t* c, const char* p, size_t n) {
   st.text_frames++;
-  if (g_first_frame && !c->ready) { mark_ready(c); return; }
+  if (g_first_frame && !c->ready) {
+    if (memmem(p, n, "\"recovered\":true", 16)) g_recovered_true++;
+    else if (memmem(p, n, "\"recovered\":false", 17)) g_recovered_false++;
+    mark_ready(c);
+    return;
+  }
   static const char* kinds[] = {"{\"type\":\"batch\"", "{\"type\":\"position_update\"", "{\"type\":\"account_update\"",
                                 "{\"type\":\"order_update\"", "{\"type\":\"trade_executed\""};
+  // A single event with an offset starts {"offset":"<id>","type":...: look past it.
+  const char* t = p;
+  size_t tn = n;
+  if (n > 11 && memcmp(p, "{\"offset\":\"", 11) == 0) {
+    const char* qe = memchr(p + 11, '"', n - 11);
+    if (qe && qe + 2 < p + n && qe[1] == ',') {
+      t = qe + 1;  // treat the ',' as the object's '{'
+      tn = (size_t)(p + n - t);
+    }
+  }
   int is_event = 0, is_batch = 0;
   for (int k = 0; k < 5; k++) {
     size_t kl = strlen(kinds[k]);
-    if (n >= kl && memcmp(p, kinds[k], kl) == 0) { is_event = 1; is_batch = k == 0; break; }
+    if (tn >= kl && memcmp(t + 1, kinds[k] + 1, kl - 1) == 0) { is_event = 1; is_batch = k == 0; break; }
   }
   if (!is_event) return;
+  check_offsets(c, p, n);
   st.event_frames++;
   c->event_frames++;
   if (is_batch) st.batch_frames++;
@@ -197,10 +258,16 @@ static void on_text(conn_t* c, const char* p, size_t n) {
     double age = now - ts;
     if (age < 0) age = 0;
     st.events++;
+    c->events++;
     st.age_sum += age;
     if (age > st.age_max) st.age_max = age;
     size_t b = (size_t)age;
     st.age_hist[b > AGE_BUCKETS ? AGE_BUCKETS : b]++;
+  }
+  if (g_expect && !c->complete_ms && c->events >= g_expect) {
+    c->complete_ms = mono_ms() - g_t_begin;
+    if (c->complete_ms <= 0) c->complete_ms = 0.001;
+    if (++g_complete == (uint64_t)n_conns) g_last_complete = c->complete_ms;
   }
 }
 
@@ -254,7 +321,8 @@ static void start_handshake(conn_t* c) {
     n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", g_path);
   } else {
     char path[512];
-    if (g_path_fmt) snprintf(path, sizeof path, g_path_fmt, c->idx);
+    if (n_paths) snprintf(path, sizeof path, "%s", paths[c->idx % n_paths]);
+    else if (g_path_fmt) snprintf(path, sizeof path, g_path_fmt, c->idx);
     else snprintf(path, sizeof path, "%s", g_path);
     char cookie[4096] = "";
     if (n_cookies) snprintf(cookie, sizeof cookie, "Cookie: %s\r\n", cookies[c->idx % n_cookies]);
@@ -270,7 +338,7 @@ static void start_handshake(conn_t* c) {
 }
 
 static void open_more(void) {
-  while (next_to_open < n_conns && n_inflight < 256) {
+  while (next_to_open < n_conns && n_inflight < g_max_inflight) {
     conn_t* c = &conns[next_to_open];
     c->idx = next_to_open++;
     c->fd = connect_from(n_srcs ? srcs[c->idx % n_srcs] : NULL, g_port);
@@ -343,42 +411,69 @@ static void write_stats(const char* path) {
     if (!got99 && acc * 100 >= tot * 99 && tot) { p99 = i + 1; got99 = 1; }
     if (!got999 && acc * 1000 >= tot * 999 && tot) { p999 = i + 1; got999 = 1; }
   }
-  uint64_t maxf = 0;
+  uint64_t maxf = 0, maxe = 0, mine = UINT64_MAX;
   int open = 0;
   for (int i = 0; i < n_conns; i++) {
     if (conns[i].state == ST_OPEN) open++;
     if (conns[i].event_frames > maxf) maxf = conns[i].event_frames;
+    if (conns[i].events > maxe) maxe = conns[i].events;
+    if (conns[i].events < mine) mine = conns[i].events;
   }
+  if (!n_conns) mine = 0;
+  // --expect-events: when the connections had them (ms since the first connect).
+  double* cm = calloc((size_t)(n_conns > 0 ? n_conns : 1), sizeof(double));
+  int ncm = 0;
+  for (int i = 0; i < n_conns; i++) if (conns[i].complete_ms > 0) cm[ncm++] = conns[i].complete_ms;
+  for (int gap = ncm / 2; gap > 0; gap /= 2)
+    for (int i = gap; i < ncm; i++) {
+      double v = cm[i];
+      int j = i;
+      for (; j >= gap && cm[j - gap] > v; j -= gap) cm[j] = cm[j - gap];
+      cm[j] = v;
+    }
+#define PCT(q) (ncm ? cm[(int)((ncm - 1) * (q))] : 0.0)
   fprintf(f,
           "{\"durationS\":%.3f,\"conns\":%d,\"open\":%d,\"ready\":%d,\"failed\":%d,\"frames\":%llu,\"textFrames\":%llu,"
           "\"eventFrames\":%llu,\"batchFrames\":%llu,\"orderFrames\":%llu,\"events\":%llu,\"pings\":%llu,\"closes\":%llu,\"bytes\":%llu,"
-          "\"maxEventFramesOneConn\":%llu,\"ageMs\":{\"mean\":%.2f,\"p50\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%.1f}}\n",
+          "\"maxEventFramesOneConn\":%llu,\"ageMs\":{\"mean\":%.2f,\"p50\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%.1f},"
+          "\"minEventsOneConn\":%llu,\"maxEventsOneConn\":%llu,\"offsetEvents\":%llu,\"offsetRegressions\":%llu,"
+          "\"recoveredTrue\":%llu,\"recoveredFalse\":%llu,\"expectEvents\":%llu,\"complete\":%d,"
+          "\"completeMs\":{\"first\":%.1f,\"p50\":%.1f,\"p99\":%.1f,\"last\":%.1f}}\n",
           dur, n_conns, open, n_ready, n_failed, (unsigned long long)st.frames, (unsigned long long)st.text_frames,
           (unsigned long long)st.event_frames, (unsigned long long)st.batch_frames, (unsigned long long)st.order_frames, (unsigned long long)st.events,
           (unsigned long long)st.pings, (unsigned long long)st.closes, (unsigned long long)st.bytes,
           (unsigned long long)maxf, tot ? st.age_sum / tot : 0.0, (unsigned long long)p50, (unsigned long long)p99,
-          (unsigned long long)p999, st.age_max);
+          (unsigned long long)p999, st.age_max, (unsigned long long)mine, (unsigned long long)maxe,
+          (unsigned long long)st.offset_events, (unsigned long long)st.offset_regressions,
+          (unsigned long long)g_recovered_true, (unsigned long long)g_recovered_false, (unsigned long long)g_expect, ncm,
+          PCT(0), PCT(0.5), PCT(0.99), PCT(1));
+#undef PCT
+  free(cm);
   if (path) fclose(f);
 }
 static void reset_stats(void) {
   memset(&st, 0, sizeof st);
-  for (int i = 0; i < n_conns; i++) conns[i].event_frames = 0;
+  for (int i = 0; i < n_conns; i++) conns[i].event_frames = conns[i].events = 0;
   st.t_start = now_ms();
 }
 
-static void load_cookies(const char* path) {
+// One non-empty line each (cookies, request paths).
+static char** load_lines(const char* path, int* n) {
   FILE* f = fopen(path, "r");
   if (!f) die("cannot open %s", path);
   size_t cap = 1024;
-  cookies = malloc(cap * sizeof(char*));
+  char** lines = malloc(cap * sizeof(char*));
   char line[4096];
+  *n = 0;
   while (fgets(line, sizeof line, f)) {
     line[strcspn(line, "\r\n")] = 0;
     if (!*line) continue;
-    if ((size_t)n_cookies == cap) cookies = realloc(cookies, (cap *= 2) * sizeof(char*));
-    cookies[n_cookies++] = strdup(line);
+    if ((size_t)*n == cap) lines = realloc(lines, (cap *= 2) * sizeof(char*));
+    if (!lines) die("oom");
+    lines[(*n)++] = strdup(line);
   }
   fclose(f);
+  return lines;
 }
 
 static int run_conns(void) {
@@ -390,7 +485,17 @@ static int run_conns(void) {
   g_path_fmt = opt("--path-fmt", NULL);
   const char* out = opt("--out", NULL);
   const char* ck = opt("--cookies", NULL);
-  if (ck) load_cookies(ck);
+  if (ck) cookies = load_lines(ck, &n_cookies);
+  const char* pf = opt("--paths", NULL);
+  if (pf) {
+    paths = load_lines(pf, &n_paths);
+    if (!n_paths) die("%s has no paths", pf);
+    for (int i = 0; i < n_paths; i++)
+      if (strlen(paths[i]) >= 512) die("%s: path %d is longer than 511 bytes", pf, i + 1);
+  }
+  g_max_inflight = atoi(opt("--inflight", "256"));
+  if (g_max_inflight < 1) g_max_inflight = 1;
+  g_expect = strtoull(opt("--expect-events", "0"), NULL, 10);
   const char* s = opt("--src", NULL);
   if (s) {
     char* dup = strdup(s);
@@ -399,9 +504,10 @@ static int run_conns(void) {
   conns = calloc(n_conns, sizeof(conn_t));
   g_epfd = epoll_create1(EPOLL_CLOEXEC);
   reset_stats();
+  g_t_begin = mono_ms();
   open_more();
-  int announced = 0;
-  double t_begin = mono_ms();
+  int announced = 0, completed = 0;
+  double t_begin = g_t_begin;
   struct epoll_event evs[512];
   while (!g_stop) {
     int n = epoll_wait(g_epfd, evs, 512, 100);
@@ -422,6 +528,11 @@ static int run_conns(void) {
     if (!announced && n_ready + n_failed == n_conns) {
       announced = 1;
       printf("READY %d %d %.0f\n", n_ready, n_failed, mono_ms() - t_begin);
+      fflush(stdout);
+    }
+    if (g_expect && !completed && g_complete == (uint64_t)n_conns) {
+      completed = 1;
+      printf("COMPLETE %.0f\n", g_last_complete);
       fflush(stdout);
     }
     if (g_reset) { g_reset = 0; reset_stats(); }
@@ -475,6 +586,76 @@ static int wait_connected(int fd) {
   return -1;
 }
 
+// Top-level RESP replies, fed in pieces: integers (PUBLISH: the receivers),
+// bulk strings (FCALL portfolio_stream_publish: the offset), errors (counted,
+// the first few printed), simple strings.
+typedef struct {
+  int in_line;       // reading a reply's first line
+  char type;         // its type byte
+  long long num;     // its number (integer value or bulk length)
+  int neg;
+  long long skip;    // bulk bytes (+ CRLF) still to skip
+  char err[160];
+  size_t errlen;
+  uint64_t replies, receivers, errors;
+} resp_scan_t;
+static void resp_scan(resp_scan_t* s, const char* b, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    char ch = b[k];
+    if (s->skip > 0) {
+      size_t take = n - k < (size_t)s->skip ? n - k : (size_t)s->skip;
+      s->skip -= take;
+      k += take - 1;
+      if (s->skip == 0) s->replies++;
+      continue;
+    }
+    if (!s->in_line) {
+      if (ch == '\r' || ch == '\n') continue;
+      s->in_line = 1;
+      s->type = ch;
+      s->num = 0;
+      s->neg = 0;
+      s->errlen = 0;
+      continue;
+    }
+    if (ch == '\n') {
+      s->in_line = 0;
+      if (s->type == ':') { s->replies++; s->receivers += s->neg ? 0 : s->num; }
+      else if (s->type == '$') {
+        if (s->neg) s->replies++;  // nil
+        else if ((s->skip = s->num + 2) == 0) s->replies++;
+      } else if (s->type == '-') {
+        s->replies++;
+        if (++s->errors <= 5) fprintf(stderr, "publisher: error reply: %.*s\n", (int)s->errlen, s->err);
+      } else s->replies++;
+      continue;
+    }
+    if (ch == '\r') continue;
+    if (s->type == '-') { if (s->errlen < sizeof s->err) s->err[s->errlen++] = ch; }
+    else if (ch == '-') s->neg = 1;
+    else if (ch >= '0' && ch <= '9') s->num = s->num * 10 + (ch - '0');
+  }
+}
+
+// One pipelined publish of payload to portfolio:user:<uid> (PUBLISH or FCALL).
+static void redis_publish(pconn_t* p, int fcall, const char* maxlen, const char* uid, const char* payload, int plen) {
+  char chan[128], cmd[512];
+  int cl = snprintf(chan, sizeof chan, "portfolio:user:%s", uid);
+  int n;
+  if (fcall)
+    n = snprintf(cmd, sizeof cmd, "*%d\r\n$5\r\nFCALL\r\n$24\r\nportfolio_stream_publish\r\n$1\r\n1\r\n$%d\r\n%s\r\n$%d\r\n",
+                 maxlen ? 7 : 5, cl, chan, plen);
+  else
+    n = snprintf(cmd, sizeof cmd, "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n", cl, chan, plen);
+  out_append(p, cmd, n);
+  out_append(p, payload, plen);
+  out_append(p, "\r\n", 2);
+  if (fcall && maxlen) {
+    n = snprintf(cmd, sizeof cmd, "$%d\r\n%s\r\n$4\r\n3600\r\n", (int)strlen(maxlen), maxlen);
+    out_append(p, cmd, n);
+  }
+}
+
 static int run_pub(void) {
   int port = atoi(opt("--port", "0"));
   int nchan = opt("--nchan", NULL) != NULL;
@@ -485,6 +666,9 @@ static int run_pub(void) {
   double orders = atof(opt("--orders", "0.1"));
   double duration = atof(opt("--duration", "20"));
   const char* outp = opt("--out", NULL);
+  int fcall = opt("--fcall", NULL) != NULL;
+  const char* maxlen = opt("--maxlen", NULL);
+  if (maxlen && strspn(maxlen, "0123456789") != strlen(maxlen)) die("--maxlen: digits only");
   const int slot_ms = 10;
   int period_slots = (int)(1000.0 / hz / slot_ms + 0.5);  // 200 ms / 10 ms = 20
   if (period_slots < 1) period_slots = 1;
@@ -520,15 +704,13 @@ static int run_pub(void) {
     epoll_ctl(ep, EPOLL_CTL_ADD, pc[i].fd, &ev);
   }
 
-  uint64_t published = 0, orders_pub = 0, replies = 0, receivers = 0, rbytes = 0;
+  uint64_t published = 0, orders_pub = 0, rbytes = 0;
   double max_late = 0, order_acc = 0;
   uint64_t order_seq = 0;
   double t0 = mono_ms();
   long total_slots = (long)(duration * 1000 / slot_ms);
-  char payload[512], cmd[1024], chan[128];
-  // RESP reply scanning state (only ":N\r\n" integer replies are expected).
-  long cur = 0;
-  int in_int = 0;
+  char payload[512];
+  resp_scan_t rs = {0};
   for (long slot = 0; slot < total_slots && !g_stop; slot++) {
     double due = t0 + slot * slot_ms;
     for (;;) {  // until the slot is due: read replies
@@ -541,14 +723,7 @@ static int run_pub(void) {
           ssize_t r = read(p->fd, rbuf, sizeof rbuf);
           if (r <= 0) break;
           rbytes += r;
-          if (!nchan) {
-            for (ssize_t k = 0; k < r; k++) {
-              char ch = rbuf[k];
-              if (ch == ':') { in_int = 1; cur = 0; }
-              else if (in_int && ch >= '0' && ch <= '9') cur = cur * 10 + (ch - '0');
-              else if (in_int && ch == '\r') { in_int = 0; replies++; receivers += cur; }
-            }
-          }
+          if (!nchan) resp_scan(&rs, rbuf, r);
         }
       }
       if (mono_ms() >= due) break;
@@ -583,11 +758,7 @@ static int run_pub(void) {
         out_append(&pc[u], (char*)h, hl);
         out_append(&pc[u], payload, plen);
       } else {
-        int cl = snprintf(chan, sizeof chan, "portfolio:user:%s", uid);
-        int n = snprintf(cmd, sizeof cmd, "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n", cl, chan, plen);
-        out_append(&pc[0], cmd, n);
-        out_append(&pc[0], payload, plen);
-        out_append(&pc[0], "\r\n", 2);
+        redis_publish(&pc[0], fcall, maxlen, uid, payload, plen);
       }
       published++;
     }
@@ -603,11 +774,7 @@ static int run_pub(void) {
         out_append(&pc[u], (char*)h, 6);
         out_append(&pc[u], payload, plen);
       } else {
-        int cl = snprintf(chan, sizeof chan, "portfolio:user:%s", uid);
-        int n = snprintf(cmd, sizeof cmd, "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n", cl, chan, plen);
-        out_append(&pc[0], cmd, n);
-        out_append(&pc[0], payload, plen);
-        out_append(&pc[0], "\r\n", 2);
+        redis_publish(&pc[0], fcall, maxlen, uid, payload, plen);
       }
       published++;
       orders_pub++;
@@ -620,7 +787,7 @@ static int run_pub(void) {
   while (mono_ms() < end) {
     int pending = 0;
     for (int i = 0; i < npc; i++) if (pc[i].olen) { out_flush(&pc[i]); pending = 1; }
-    if (!nchan && replies >= published && !pending) break;
+    if (!nchan && rs.replies >= published && !pending) break;
     struct epoll_event evs[64];
     int n = epoll_wait(ep, evs, 64, 10);
     for (int i = 0; i < n; i++) {
@@ -629,14 +796,7 @@ static int run_pub(void) {
         ssize_t r = read(p->fd, rbuf, sizeof rbuf);
         if (r <= 0) break;
         rbytes += r;
-        if (!nchan) {
-          for (ssize_t k = 0; k < r; k++) {
-            char ch = rbuf[k];
-            if (ch == ':') { in_int = 1; cur = 0; }
-            else if (in_int && ch >= '0' && ch <= '9') cur = cur * 10 + (ch - '0');
-            else if (in_int && ch == '\r') { in_int = 0; replies++; receivers += cur; }
-          }
-        }
+        if (!nchan) resp_scan(&rs, rbuf, r);
       }
     }
   }
@@ -644,9 +804,10 @@ static int run_pub(void) {
   FILE* f = outp ? fopen(outp, "w") : stdout;
   fprintf(f,
           "{\"published\":%llu,\"orders\":%llu,\"seconds\":%.3f,\"withDrainSeconds\":%.3f,\"ratePerS\":%.1f,\"maxSlotLateMs\":%.1f,\"replies\":%llu,"
-          "\"receivers\":%llu,\"replyBytes\":%llu}\n",
+          "\"receivers\":%llu,\"errors\":%llu,\"fcall\":%s,\"replyBytes\":%llu}\n",
           (unsigned long long)published, (unsigned long long)orders_pub, pub_secs, took, published / pub_secs, max_late,
-          (unsigned long long)replies, (unsigned long long)receivers, (unsigned long long)rbytes);
+          (unsigned long long)rs.replies, (unsigned long long)rs.receivers, (unsigned long long)rs.errors, fcall ? "true" : "false",
+          (unsigned long long)rbytes);
   if (outp) fclose(f);
   for (int i = 0; i < npc; i++) close(pc[i].fd);
   return 0;
