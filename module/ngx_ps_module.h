@@ -3,11 +3,21 @@
 // (ws/ngx_ps_hub.h), the zone (shm/) and Redis (redis/) have their own.
 #pragma once
 
+#include "ws_session.h"
+
 #include "ngx_ps_redis.h"
 
 extern "C" {
 extern ngx_module_t ngx_http_portfolio_stream_module;
 }
+
+// Where a location's "portfolio_stream" directive is: configuration messages
+// that run after parsing (the namespace check) name it.
+struct ngx_ps_conf_where_t {
+  ngx_str_t location;  // the location's name
+  ngx_str_t file;
+  ngx_uint_t line;
+};
 
 struct ngx_http_portfolio_stream_main_conf_t {
   ngx_ps_redis_addr_t redis;
@@ -17,11 +27,14 @@ struct ngx_http_portfolio_stream_main_conf_t {
   size_t max_event_size;
   ngx_uint_t stream_locations;   // locations with portfolio_stream on
   ngx_uint_t history_locations;  // ...of them with portfolio_stream_history on
+  ngx_array_t* namespaces;       // of ngx_http_portfolio_stream_loc_conf_t*: the "on" ones, merged
 };
 
 struct ngx_http_portfolio_stream_loc_conf_t {
-  ngx_flag_t enable;  // portfolio_stream on|off (location only)
-  ngx_flag_t stats;   // portfolio_stream_stats
+  ngx_flag_t enable;          // portfolio_stream on|off (location only)
+  ngx_flag_t stats;           // portfolio_stream_stats
+  ngx_ps_conf_where_t where;  // of "portfolio_stream" (set with it)
+  ngx_uint_t origin_scheme;   // ps::OriginScheme (portfolio_stream_origin_scheme)
   ngx_int_t max_connections_per_user;
   ngx_str_t session_cookie;
   ngx_array_t* session_secrets;  // of ngx_str_t
@@ -34,16 +47,16 @@ struct ngx_http_portfolio_stream_loc_conf_t {
   ngx_msec_t heartbeat;
   ngx_flag_t history;              // SPEC section 8: offsets, resume, replay
   ngx_int_t history_replay_limit;  // most events replayed to one connection
-  ngx_msec_t close_timeout;    // a close, however it started, ends within this
-  ngx_msec_t message_timeout;  // a client message's first byte to its last; 0 = off
-  ngx_array_t* allowed_origins;  // of ngx_str_t; NULL: same host as Host
-  ngx_flag_t any_origin;         // "*"
+  ngx_msec_t close_timeout;        // a close, however it started, ends within this
+  ngx_msec_t message_timeout;      // a client message's first byte to its last; 0 = off
+  ngx_array_t* allowed_origins;    // of ngx_str_t; NULL: same host as Host
+  ngx_flag_t any_origin;           // "*"
   size_t max_message_size;
   size_t send_limit;
+  ps::SessionConfig session;  // from the values above, shared by the location's connections
 };
 
 // ---- module-wide -----------------------------------------------------------
 bool ngx_ps_disabled_by_env();
 ngx_int_t ngx_http_portfolio_stream_handler(ngx_http_request_t* r);
 std::int64_t ngx_ps_now_ms();  // wall clock, ms since epoch
-

@@ -38,6 +38,14 @@ std::string_view OutQueue::front() const {
   return it.frame.view().substr(it.offset);
 }
 
+std::size_t OutQueue::gather(std::string_view* out, std::size_t max) const {
+  std::size_t n = 0;
+  for (std::size_t i = head_; i < items_.size() && n < max; ++i, ++n) {
+    out[n] = items_[i].frame.view().substr(items_[i].offset);
+  }
+  return n;
+}
+
 // Also accepts n spanning several frames (a writev of many), up to bytes().
 void OutQueue::consume(std::size_t n) {
   while (n > 0 && !empty()) {

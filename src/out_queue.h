@@ -24,6 +24,9 @@ class OutQueue {
 
   // The unsent part of the front frame.
   std::string_view front() const;
+  // The unsent bytes of up to max frames, in order (front first), for one
+  // gathering write; returns how many views were filled.
+  std::size_t gather(std::string_view* out, std::size_t max) const;
   // Marks n bytes as written (n <= bytes(); may span several frames). Drained,
   // the queue releases its slot storage if it grew beyond a few entries.
   void consume(std::size_t n);

@@ -16,17 +16,18 @@ const SharedBytes& ping_frame() {
 
 }  // namespace
 
-WsSession::WsSession(const SessionConfig& config, std::int64_t now)
+WsSession::WsSession(const SessionConfig& config, std::int64_t now, bool permessage_deflate)
     : config_(config), parser_(config.max_message_size), last_seen_(now) {
-  parser_.set_permessage_deflate(config.permessage_deflate);
-  if (config_.heartbeat_ms > 0) next_ping_ = now + config_.heartbeat_ms;
+  parser_.set_permessage_deflate(permessage_deflate);
+  if (config_.heartbeat_ms > 0) next_ping_() = now + config_.heartbeat_ms;
 }
 
 void WsSession::track_message(std::int64_t now) {
+  if (state_ != State::open) return;  // the slot holds close_wait_until_ then
   if (parser_.idle()) {
-    message_started_ = -1;
-  } else if (message_started_ < 0) {
-    message_started_ = now;
+    message_started_() = -1;
+  } else if (message_started_() < 0) {
+    message_started_() = now;
   }
 }
 
@@ -82,7 +83,6 @@ WsSession::Feed WsSession::feed(std::string_view& in, std::int64_t now, Inflater
         track_message(now);
         break;
       case FrameParser::Status::close:
-        message_started_ = -1;
         peer_closed_ = true;
         if (state_ == State::open) {
           // Echo the peer's code (RFC 6455 5.5.1); frames already queued go first.
@@ -93,7 +93,6 @@ WsSession::Feed WsSession::feed(std::string_view& in, std::int64_t now, Inflater
         in = {};
         return Feed::done;
       case FrameParser::Status::error:
-        message_started_ = -1;
         // Failing the connection. The peer's unread bytes would turn our
         // FIN into a RST that can destroy the close frame before the peer
         // reads it, so we half-close and drain (the sticky parser consumes
@@ -141,10 +140,10 @@ void WsSession::begin_close(std::uint16_t code, std::string_view reason, CloseCa
   cause_ = cause;
   close_code_ = code;
   text_ = {};
-  message_started_ = -1;
+  message_started_() = -1;
   if (discard_queued) out_.discard_unstarted();
   // The deadline is set before anything can fail: it is what guarantees the end.
-  close_deadline_ = now + std::max<std::int64_t>(config_.close_timeout_ms, 0);
+  close_deadline_() = now + std::max<std::int64_t>(config_.close_timeout_ms, 0);
   out_.push_unlimited(SharedBytes::concat({make_close_frame(code, reason)}));
   control_frames_++;
 }
@@ -166,19 +165,19 @@ void WsSession::abort() {
 void WsSession::timer(std::int64_t now) {
   if (state_ == State::closed) return;
   if (state_ == State::closing) {
-    if (now >= close_deadline_) {
+    if (now >= close_deadline_()) {
       finish(!out_.empty());
-    } else if (close_written_ && now >= close_wait_until_) {
+    } else if (close_written_ && now >= close_wait_until_()) {
       finish(false);  // the peer never answered our close; all of ours is out
     }
     return;
   }
-  if (config_.message_timeout_ms > 0 && message_started_ >= 0 &&
-      now - message_started_ >= config_.message_timeout_ms) {
+  if (config_.message_timeout_ms > 0 && message_started_() >= 0 &&
+      now - message_started_() >= config_.message_timeout_ms) {
     begin_close(close_code::policy_violation, "message timeout", CloseCause::message_timeout, now, false);
     return;
   }
-  if (config_.heartbeat_ms > 0 && now >= next_ping_) {
+  if (config_.heartbeat_ms > 0 && now >= next_ping_()) {
     if (now - last_seen_ >= 2 * config_.heartbeat_ms) {
       peer_closed_ = true;  // a silent peer will not answer our close
       begin_close(close_code::going_away, "heartbeat timeout", CloseCause::heartbeat_timeout, now, false);
@@ -186,7 +185,7 @@ void WsSession::timer(std::int64_t now) {
     }
     out_.push_unlimited(ping_frame());
     control_frames_++;
-    next_ping_ = now + config_.heartbeat_ms;
+    next_ping_() = now + config_.heartbeat_ms;
   }
 }
 
@@ -204,7 +203,7 @@ void WsSession::written(std::size_t n, std::int64_t now) {
       finish(false);
       return;
     }
-    close_wait_until_ = std::min(now + std::max<std::int64_t>(config_.close_wait_ms, 0), close_deadline_);
+    close_wait_until_() = std::min(now + std::max<std::int64_t>(config_.close_wait_ms, 0), close_deadline_());
   }
 }
 
@@ -219,14 +218,14 @@ std::optional<std::int64_t> WsSession::deadline() const {
     case State::closed:
       return std::nullopt;
     case State::closing:
-      return close_written_ ? std::min(close_wait_until_, close_deadline_) : close_deadline_;
+      return close_written_ ? std::min(close_wait_until_(), close_deadline_()) : close_deadline_();
     case State::open:
       break;
   }
   std::optional<std::int64_t> d;
-  if (config_.heartbeat_ms > 0) d = next_ping_;
-  if (config_.message_timeout_ms > 0 && message_started_ >= 0) {
-    const std::int64_t m = message_started_ + config_.message_timeout_ms;
+  if (config_.heartbeat_ms > 0) d = next_ping_();
+  if (config_.message_timeout_ms > 0 && message_started_() >= 0) {
+    const std::int64_t m = message_started_() + config_.message_timeout_ms;
     d = d ? std::min(*d, m) : m;
   }
   return d;

@@ -37,7 +37,6 @@ struct SessionConfig {
   std::int64_t message_timeout_ms = 30000;  // from a message's first byte to its last; 0 = off
   std::size_t send_limit = 1 << 20;         // bytes queued unsent before the peer is a slow consumer
   std::size_t max_message_size = 64 * 1024;  // a client message, reassembled (and inflated)
-  bool permessage_deflate = false;           // negotiated (always client_no_context_takeover)
 };
 
 // Why the connection is closing, for logs and counters.
@@ -59,7 +58,11 @@ class WsSession {
   enum class Feed : std::uint8_t { done, text };
   enum class Send : std::uint8_t { queued, not_open, slow_consumer };
 
-  WsSession(const SessionConfig& config, std::int64_t now);
+  // config is not copied (one per location, shared by its connections): it
+  // must outlive the session. permessage_deflate: negotiated for this
+  // connection (always with client_no_context_takeover).
+  WsSession(const SessionConfig& config, std::int64_t now, bool permessage_deflate = false);
+  WsSession(const SessionConfig&& config, std::int64_t now, bool permessage_deflate = false) = delete;
 
   // ---- inputs ----------------------------------------------------------------
   // Consumes bytes from the front of `in`. Returns text when a complete client
@@ -95,6 +98,11 @@ class WsSession {
   // ---- outputs ---------------------------------------------------------------
   // The next bytes to write; empty when nothing is queued (or closed).
   std::string_view pending() const;
+  // The same for up to max queued frames at once (a gathering write); the
+  // number of views filled, 0 when nothing is queued (or closed).
+  std::size_t pending(std::string_view* out, std::size_t max) const {
+    return state_ == State::closed ? 0 : out_.gather(out, max);
+  }
   // n bytes of pending() (or of a longer gather of the queue) were written.
   void written(std::size_t n, std::int64_t now);
   void write_failed();
@@ -134,15 +142,24 @@ class WsSession {
   void finish(bool abortive);
   void track_message(std::int64_t now);
 
-  SessionConfig config_;
+  // Open and closing never need the same times: each pair shares a slot
+  // (an idle connection holds one session; keep it small).
+  std::int64_t& next_ping_() { return t1_; }         // open: when the next ping is due
+  std::int64_t& close_deadline_() { return t1_; }    // closing: the end, whatever happens
+  std::int64_t& message_started_() { return t2_; }   // open: first byte of a message, -1: idle
+  std::int64_t& close_wait_until_() { return t2_; }  // closing, ours written: wait for the peer's
+  std::int64_t next_ping_() const { return t1_; }
+  std::int64_t close_deadline_() const { return t1_; }
+  std::int64_t message_started_() const { return t2_; }
+  std::int64_t close_wait_until_() const { return t2_; }
+
+  const SessionConfig& config_;
   FrameParser parser_;
   OutQueue out_;
   std::string_view text_;
   std::int64_t last_seen_;
-  std::int64_t next_ping_ = 0;         // open: when the next ping is due
-  std::int64_t message_started_ = -1;  // first byte of the message in progress, -1: idle
-  std::int64_t close_deadline_ = 0;    // closing: the end, whatever happens
-  std::int64_t close_wait_until_ = 0;  // closing, our close written: wait for the peer's until then
+  std::int64_t t1_ = 0;
+  std::int64_t t2_ = -1;
   std::uint32_t control_frames_ = 0;
   std::uint16_t close_code_ = 0;
   State state_ = State::open;

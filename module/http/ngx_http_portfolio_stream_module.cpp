@@ -2,6 +2,11 @@
 // per-worker start and exit hooks.
 
 #include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "namespaces.h"
+#include "origin.h"
 
 #include "ngx_ps_hub.h"
 #include "ngx_ps_module.h"
@@ -9,6 +14,8 @@
 
 static void* ngx_http_portfolio_stream_create_main_conf(ngx_conf_t* cf);
 static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* conf);
+static ngx_int_t ngx_http_portfolio_stream_postconfiguration(ngx_conf_t* cf);
+static char* ngx_http_portfolio_stream_origin_scheme(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
 static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf);
 static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* parent, void* child);
 static char* ngx_http_portfolio_stream_enable(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
@@ -66,6 +73,8 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
      PS_LOC_OFFSET(heartbeat), nullptr},
     {ngx_string("portfolio_stream_allowed_origins"), PS_LOC_CONF | NGX_CONF_1MORE,
      ngx_http_portfolio_stream_origins, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("portfolio_stream_origin_scheme"), PS_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_http_portfolio_stream_origin_scheme, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("portfolio_stream_max_message_size"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
      PS_LOC_OFFSET(max_message_size), &ngx_http_portfolio_stream_positive_size_post},
     {ngx_string("portfolio_stream_history"), PS_LOC_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
@@ -83,14 +92,14 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
     ngx_null_command};
 
 static ngx_http_module_t ngx_http_portfolio_stream_module_ctx = {
-    nullptr,                                     // preconfiguration
-    nullptr,                                     // postconfiguration
-    ngx_http_portfolio_stream_create_main_conf,  // create main configuration
-    ngx_http_portfolio_stream_init_main_conf,    // init main configuration
-    nullptr,                                     // create server configuration
-    nullptr,                                     // merge server configuration
-    ngx_http_portfolio_stream_create_loc_conf,   // create location configuration
-    ngx_http_portfolio_stream_merge_loc_conf     // merge location configuration
+    nullptr,                                      // preconfiguration
+    ngx_http_portfolio_stream_postconfiguration,  // postconfiguration
+    ngx_http_portfolio_stream_create_main_conf,   // create main configuration
+    ngx_http_portfolio_stream_init_main_conf,     // init main configuration
+    nullptr,                                      // create server configuration
+    nullptr,                                      // merge server configuration
+    ngx_http_portfolio_stream_create_loc_conf,    // create location configuration
+    ngx_http_portfolio_stream_merge_loc_conf      // merge location configuration
 };
 
 extern "C" {
@@ -130,6 +139,10 @@ static void* ngx_http_portfolio_stream_create_main_conf(ngx_conf_t* cf) {
   conf->zone_size = NGX_CONF_UNSET_SIZE;
   conf->max_connections = NGX_CONF_UNSET;
   conf->max_event_size = NGX_CONF_UNSET_SIZE;
+  conf->namespaces = ngx_array_create(cf->pool, 4, sizeof(ngx_http_portfolio_stream_loc_conf_t*));
+  if (conf->namespaces == nullptr) {
+    return nullptr;
+  }
   return conf;
 }
 
@@ -156,6 +169,35 @@ static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* c) {
   return ngx_ps_zone_add(cf, conf);
 }
 
+// Issue 15: subscriptions are keyed by the full channel name, so the enabled
+// locations' namespaces must not overlap (src/namespaces.h says why). Runs
+// after every server and location is merged.
+static ngx_int_t ngx_http_portfolio_stream_postconfiguration(ngx_conf_t* cf) {
+  auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
+      ngx_http_conf_get_module_main_conf(cf, ngx_http_portfolio_stream_module));
+  auto* locs = static_cast<ngx_http_portfolio_stream_loc_conf_t**>(pmcf->namespaces->elts);
+  const ngx_uint_t n = pmcf->namespaces->nelts;
+  try {
+    std::vector<std::string> where(n);
+    std::vector<ps::NamespaceEntry> entries(n);
+    for (ngx_uint_t i = 0; i < n; i++) {
+      const ngx_ps_conf_where_t& w = locs[i]->where;
+      where[i].append("location \"").append(ngx_ps_sv(w.location)).append("\" at ");
+      where[i].append(ngx_ps_sv(w.file)).append(":").append(std::to_string(w.line));
+      entries[i] = {ngx_ps_sv(locs[i]->channel_prefix), ngx_ps_sv(locs[i]->broadcast_channel), where[i]};
+    }
+    if (auto conflict = ps::find_namespace_conflict(entries.data(), n)) {
+      const std::string msg = ps::describe_conflict(*conflict, entries.data());
+      ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s", msg.size(), msg.data());
+      return NGX_ERROR;
+    }
+  } catch (...) {
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "portfolio_stream: out of memory checking channel prefixes");
+    return NGX_ERROR;
+  }
+  return NGX_OK;
+}
+
 static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf) {
   auto* conf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(
       ngx_pcalloc(cf->pool, sizeof(ngx_http_portfolio_stream_loc_conf_t)));
@@ -176,6 +218,7 @@ static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf) {
   conf->message_timeout = NGX_CONF_UNSET_MSEC;
   conf->allowed_origins = static_cast<ngx_array_t*>(NGX_CONF_UNSET_PTR);
   conf->any_origin = NGX_CONF_UNSET;
+  conf->origin_scheme = NGX_CONF_UNSET_UINT;
   conf->max_message_size = NGX_CONF_UNSET_SIZE;
   conf->send_limit = NGX_CONF_UNSET_SIZE;
   return conf;
@@ -196,6 +239,16 @@ static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* pare
   ngx_conf_merge_msec_value(conf->session_recheck, prev->session_recheck, 60000);
   ngx_conf_merge_str_value(conf->channel_prefix, prev->channel_prefix, "portfolio:user:");
   ngx_conf_merge_str_value(conf->broadcast_channel, prev->broadcast_channel, "");
+  if (conf->enable == 1) {
+    // Checked once every location is merged (postconfiguration).
+    auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_portfolio_stream_module));
+    auto* slot = static_cast<ngx_http_portfolio_stream_loc_conf_t**>(ngx_array_push(pmcf->namespaces));
+    if (slot == nullptr) {
+      return static_cast<char*>(NGX_CONF_ERROR);
+    }
+    *slot = conf;
+  }
   ngx_conf_merge_msec_value(conf->batch_window, prev->batch_window, 250);
   ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
   ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
@@ -213,6 +266,8 @@ static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* pare
   }
   ngx_conf_merge_ptr_value(conf->allowed_origins, prev->allowed_origins, nullptr);
   ngx_conf_merge_value(conf->any_origin, prev->any_origin, 0);
+  ngx_conf_merge_uint_value(conf->origin_scheme, prev->origin_scheme,
+                            ngx_uint_t(ps::OriginScheme::automatic));
   ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size, 64 * 1024);
   ngx_conf_merge_size_value(conf->send_limit, prev->send_limit, 1024 * 1024);
 
@@ -220,6 +275,13 @@ static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* pare
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"portfolio_stream_send_limit\" must be at least 1k");
     return static_cast<char*>(NGX_CONF_ERROR);
   }
+  // Pool memory runs no constructors.
+  ps::SessionConfig* sc = ::new (&conf->session) ps::SessionConfig();
+  sc->heartbeat_ms = std::int64_t(conf->heartbeat);
+  sc->close_timeout_ms = std::int64_t(conf->close_timeout);
+  sc->message_timeout_ms = std::int64_t(conf->message_timeout);
+  sc->send_limit = conf->send_limit;
+  sc->max_message_size = conf->max_message_size;
   return NGX_CONF_OK;
 }
 
@@ -246,6 +308,9 @@ static char* ngx_http_portfolio_stream_enable(ngx_conf_t* cf, ngx_command_t* cmd
   auto* clcf =
       static_cast<ngx_http_core_loc_conf_t*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
   clcf->handler = ngx_http_portfolio_stream_handler;
+  conf->where.location = clcf->name;
+  conf->where.file = cf->conf_file->file.name;
+  conf->where.line = cf->conf_file->line;
   auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
       ngx_http_conf_get_module_main_conf(cf, ngx_http_portfolio_stream_module));
   pmcf->stream_locations++;
@@ -313,6 +378,27 @@ static char* ngx_http_portfolio_stream_origins(ngx_conf_t* cf, ngx_command_t* cm
       return static_cast<char*>(NGX_CONF_ERROR);
     }
     *slot = v;
+  }
+  return NGX_CONF_OK;
+}
+
+static char* ngx_http_portfolio_stream_origin_scheme(ngx_conf_t* cf, ngx_command_t* cmd, void* c) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(c);
+  if (conf->origin_scheme != NGX_CONF_UNSET_UINT) {
+    return const_cast<char*>("is duplicate");
+  }
+  ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
+  if (ngx_strcmp(value[1].data, "auto") == 0) {
+    conf->origin_scheme = ngx_uint_t(ps::OriginScheme::automatic);
+  } else if (ngx_strcmp(value[1].data, "https") == 0) {
+    conf->origin_scheme = ngx_uint_t(ps::OriginScheme::https);
+  } else if (ngx_strcmp(value[1].data, "any") == 0) {
+    conf->origin_scheme = ngx_uint_t(ps::OriginScheme::any);
+  } else {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must be \"auto\", \"https\" or \"any\"",
+                       &value[1], &cmd->name);
+    return static_cast<char*>(NGX_CONF_ERROR);
   }
   return NGX_CONF_OK;
 }

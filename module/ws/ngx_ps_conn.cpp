@@ -4,6 +4,7 @@
 // session is closed. Protocol rules live in src/ws_session.cpp.
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "client_message.h"
 #include "frame_writer.h"
@@ -107,6 +108,36 @@ void note_close(conn_t* wc) {
   }
 }
 
+constexpr std::size_t kGatherFrames = 64;  // iovecs per writev (IOV_MAX is 1024)
+
+// writev(2) with nginx's send() conventions: bytes written, NGX_AGAIN (the
+// write event is no longer ready) or NGX_ERROR.
+ssize_t write_gathered(ngx_connection_t* c, const std::string_view* views, std::size_t k) {
+  struct iovec iov[kGatherFrames];
+  for (std::size_t i = 0; i < k; i++) {
+    iov[i].iov_base = const_cast<char*>(views[i].data());
+    iov[i].iov_len = views[i].size();
+  }
+  for (;;) {
+    ssize_t n = writev(c->fd, iov, int(k));
+    if (n >= 0) {
+      c->sent += n;
+      return n;
+    }
+    ngx_err_t err = ngx_socket_errno;
+    if (err == NGX_EINTR) {
+      continue;
+    }
+    if (err == NGX_EAGAIN) {
+      c->write->ready = 0;
+      return NGX_AGAIN;
+    }
+    c->write->error = 1;
+    ngx_connection_error(c, err, const_cast<char*>("writev() failed"));
+    return NGX_ERROR;
+  }
+}
+
 // The end of every handler: write what is queued, carry out the session's
 // requests, re-arm its deadline, or free the connection. wc is gone after it
 // when the session is closed.
@@ -114,11 +145,22 @@ void step(conn_t* wc) {
   ngx_connection_t* c = wc->connection;
   ps::WsSession& s = wc->session;
   for (;;) {
-    std::string_view p = s.pending();
-    if (p.empty()) {
-      break;
+    ssize_t n;
+    if (c->ssl == nullptr) {
+      // Every queued frame in one writev (the kernel takes what fits).
+      std::string_view views[kGatherFrames];
+      std::size_t k = s.pending(views, kGatherFrames);
+      if (k == 0) {
+        break;
+      }
+      n = write_gathered(c, views, k);
+    } else {
+      std::string_view p = s.pending();
+      if (p.empty()) {
+        break;
+      }
+      n = c->send(c, (u_char*)p.data(), p.size());
     }
-    ssize_t n = c->send(c, (u_char*)p.data(), p.size());
     if (n == NGX_AGAIN) {
       if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
         s.write_failed();
@@ -298,17 +340,6 @@ void recheck_handler(ngx_event_t* ev) {
   }
 }
 
-ps::SessionConfig session_config(const ngx_http_portfolio_stream_loc_conf_t* lcf, bool deflate) {
-  ps::SessionConfig sc;
-  sc.heartbeat_ms = std::int64_t(lcf->heartbeat);
-  sc.close_timeout_ms = std::int64_t(lcf->close_timeout);
-  sc.message_timeout_ms = std::int64_t(lcf->message_timeout);
-  sc.send_limit = lcf->send_limit;
-  sc.max_message_size = lcf->max_message_size;
-  sc.permessage_deflate = deflate;
-  return sc;
-}
-
 }  // namespace
 
 void ngx_ps_conn_send(conn_t* wc, const ps::SharedBytes& frame) {
@@ -351,7 +382,7 @@ conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_co
   }
   conn_t* wc = nullptr;
   try {
-    wc = ::new (mem) conn_t(c, lcf, session_config(lcf, deflate != nullptr), std::move(slot));
+    wc = ::new (mem) conn_t(c, lcf, deflate != nullptr, std::move(slot));
   } catch (...) {
     ngx_free(mem);
     return nullptr;

@@ -64,7 +64,7 @@ struct ngx_ps_conn_t {
   unsigned deflate : 1;
   unsigned deflate_window_bits : 4;  // the server's LZ77 window, 9..15
 
-  ngx_ps_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf, const ps::SessionConfig& sc,
+  ngx_ps_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf, bool deflate,
                 ngx_ps_limit_slot&& limit_slot)
       : connection(c),
         lcf(conf),
@@ -79,7 +79,7 @@ struct ngx_ps_conn_t {
         started(ngx_current_msec),
         slot(std::move(limit_slot)),
         history(),
-        session(sc, std::int64_t(ngx_current_msec)),
+        session(conf->session, std::int64_t(ngx_current_msec), deflate),
         filter(ps::kAllChannels),
         connected_sent(0),
         degraded(0),

@@ -42,7 +42,7 @@ std::string close_payload(std::uint16_t code, std::string_view reason = {}) {
   return p;
 }
 
-SessionConfig config() {
+SessionConfig make_config() {
   SessionConfig c;
   c.heartbeat_ms = 1000;
   c.close_timeout_ms = 5000;
@@ -50,6 +50,12 @@ SessionConfig config() {
   c.message_timeout_ms = 3000;
   c.send_limit = 4096;
   c.max_message_size = 1024;
+  return c;
+}
+
+// Sessions keep a reference to their config: one that outlives them all.
+const SessionConfig& config() {
+  static const SessionConfig c = make_config();
   return c;
 }
 
@@ -111,7 +117,7 @@ TEST(WsSession, StartsOpenWithHeartbeatDeadline) {
 }
 
 TEST(WsSession, NoDeadlineWhenHeartbeatAndMessageTimeoutOff) {
-  SessionConfig c = config();
+  SessionConfig c = make_config();
   c.heartbeat_ms = 0;
   c.message_timeout_ms = 0;
   WsSession s(c, 0);
@@ -152,7 +158,7 @@ TEST(WsSession, PingIsAnsweredWithPong) {
 }
 
 TEST(WsSession, PongsCountAgainstTheSendLimit) {
-  SessionConfig c = config();
+  SessionConfig c = make_config();
   c.send_limit = 1024;
   WsSession s(c, 0);
   std::string ping = client_frame(0x9, std::string(125, 'x'));
@@ -416,7 +422,7 @@ TEST(WsSession, MessageTimeoutCoversFragmentedMessagesAndPartialHeaders) {
     std::string half = client_frame(0x1, "x").substr(0, 1);
     feed_all(s, half, 100);
     EXPECT_EQ(s.deadline(), 1000);
-    SessionConfig c = config();
+    SessionConfig c = make_config();
     c.heartbeat_ms = 0;
     WsSession t(c, 0);
     feed_all(t, half, 100);
@@ -425,7 +431,7 @@ TEST(WsSession, MessageTimeoutCoversFragmentedMessagesAndPartialHeaders) {
 }
 
 TEST(WsSession, CompleteMessageClearsTheMessageDeadline) {
-  SessionConfig c = config();
+  SessionConfig c = make_config();
   c.heartbeat_ms = 0;
   WsSession s(c, 0);
   std::string f = client_frame(0x1, "hello");
@@ -491,9 +497,8 @@ TEST(WsSession, UnlimitedFramesGoFirstAndIgnoreTheLimit) {
 }
 
 TEST(WsSession, CompressedMessageIsInflated) {
-  SessionConfig c = config();
-  c.permessage_deflate = true;
-  WsSession s(c, 0);
+  SessionConfig c = make_config();
+  WsSession s(c, 0, true);
   Compressor comp;
   std::string plain = "{\"type\":\"subscribe\",\"channels\":[";
   for (int i = 0; i < 20; ++i) plain += "\"positions\",";
@@ -512,9 +517,8 @@ TEST(WsSession, CompressedMessageIsInflated) {
 }
 
 TEST(WsSession, BadCompressedMessageCloses1007AndKeepsReadingForTheClose) {
-  SessionConfig c = config();
-  c.permessage_deflate = true;
-  WsSession s(c, 0);
+  SessionConfig c = make_config();
+  WsSession s(c, 0, true);
   Inflater inf;
   std::string in = client_frame(0x1, "\xff\xff\xff garbage", true, true) + client_frame(0x1, "after");
   std::string_view v = in;
