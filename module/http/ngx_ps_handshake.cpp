@@ -69,7 +69,12 @@ bool origin_allowed(ngx_http_request_t* r, ngx_http_portfolio_stream_loc_conf_t*
   if (r->headers_in.host == nullptr) {
     return false;
   }
-  return ps::origin_same_host(o, ngx_ps_sv(r->headers_in.host->value));
+  bool tls = false;
+#if (NGX_SSL)
+  tls = r->connection->ssl != nullptr;
+#endif
+  return ps::origin_same_host(o, ngx_ps_sv(r->headers_in.host->value),
+                              static_cast<ps::OriginScheme>(lcf->origin_scheme), tls);
 }
 
 // nginx has no built-in page (nor reason phrase) for 426.
