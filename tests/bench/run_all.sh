@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the portfolio-stream benchmarks (not tests: nothing here asserts timing).
-#   tests/bench/run_all.sh              # idle_memory, then ticks
-#   tests/bench/run_all.sh ticks        # one of them
+#   tests/bench/run_all.sh              # idle_memory, ticks, then history
+#   tests/bench/run_all.sh history      # one of them
 # PS_BUILD=<cmake build dir> (default: <repo>/build; configured and built with -j2
 # when the module is missing). Results: $PS_BUILD/bench/*.json, tables on stdout.
 # Loopback only; every process is started and stopped by pid by the scripts.
@@ -21,13 +21,13 @@ fi
 # 10,000 client sockets in one process: raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)"
 if (( $(ulimit -n) < 10100 )); then
-  echo "run_all.sh: ulimit -n is $(ulimit -n); idle_memory needs > 10100 (raise the hard limit)" >&2
+  echo "run_all.sh: ulimit -n is $(ulimit -n); idle_memory and history need > 10100 (raise the hard limit)" >&2
 fi
 mkdir -p "$PS_BUILD/bench"
 cc -O2 -Wall -o "$PS_BUILD/psb" "$here/psb.c"
 
 benches=("$@")
-(( ${#benches[@]} )) || benches=(idle_memory ticks)
+(( ${#benches[@]} )) || benches=(idle_memory ticks history)
 for b in "${benches[@]}"; do
   echo "=== $b ($(date -u +%FT%TZ))"
   timeout 900 node "$here/$b.mjs"
