@@ -47,6 +47,7 @@ struct ngx_http_portfolio_stream_loc_conf_t {
   ngx_msec_t heartbeat;
   ngx_flag_t history;              // SPEC section 8: offsets, resume, replay
   ngx_int_t history_replay_limit;  // most events replayed to one connection
+  ngx_flag_t conflate;             // replace queued updates of a lagging client
   ngx_msec_t close_timeout;        // a close, however it started, ends within this
   ngx_msec_t message_timeout;      // a client message's first byte to its last; 0 = off
   ngx_array_t* allowed_origins;    // of ngx_str_t; NULL: same host as Host

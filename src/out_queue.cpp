@@ -1,5 +1,6 @@
 #include "out_queue.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace ps {
@@ -29,7 +30,31 @@ void OutQueue::push_unlimited(SharedBytes frame) {
     head_ = 0;
   }
   bytes_ += frame.size();
-  items_.push_back(Item{std::move(frame), 0});
+  items_.push_back(Item{std::move(frame), 0, nullptr});
+}
+
+bool OutQueue::push_event(SharedBytes frame, const EventPtr& ev, std::size_t limit) {
+  if (!push(std::move(frame), limit)) return false;
+  if (ev && conflatable(*ev) && !empty()) items_.back().event = ev;
+  return true;
+}
+
+bool OutQueue::conflate(const EventPtr& ev, SharedBytes& frame, std::size_t limit) {
+  if (!ev || !conflatable(*ev) || empty()) return false;
+  const std::size_t stop = items_.size() - std::min(items_.size() - head_, kConflateScan);
+  for (std::size_t i = items_.size(); i-- > stop;) {
+    Item& it = items_[i];
+    if (it.offset > 0) break;  // the front frame is partly written: it stays
+    if (!it.event || it.event->type != ev->type) continue;
+    if (ev->type == EventType::position_update && it.event->key != ev->key) continue;
+    const std::size_t old = it.frame.size();
+    if (frame.size() > old && (bytes_ - old > limit || frame.size() > limit - (bytes_ - old))) return false;
+    bytes_ = bytes_ - old + frame.size();
+    it.frame = std::move(frame);
+    it.event = ev;
+    return true;
+  }
+  return false;
 }
 
 std::string_view OutQueue::front() const {
@@ -56,7 +81,8 @@ void OutQueue::consume(std::size_t n) {
     bytes_ -= k;
     n -= k;
     if (it.offset == it.frame.size()) {
-      it.frame = SharedBytes();  // drop our reference as soon as it is sent
+      it.frame = SharedBytes();  // drop our references as soon as it is sent
+      it.event.reset();
       ++head_;
     }
   }

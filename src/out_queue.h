@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "event.h"
 #include "shared_bytes.h"
 
 namespace ps {
@@ -18,6 +19,21 @@ class OutQueue {
   bool push(SharedBytes frame, std::size_t limit);
   // Pushes regardless of the limit (close frames, control replies).
   void push_unlimited(SharedBytes frame);
+
+  // Conflation (a client that cannot keep up): `ev` is a position_update
+  // with a key, or an account_update, and `frame` carries only it. When a
+  // frame carrying a single event of the same type (and key) is queued and
+  // not started, it is replaced in place by `frame` (it takes that frame's
+  // place in the queue) and true is returned; else false and nothing
+  // changed (also when the newer frame is larger and would take the queue
+  // past `limit`). Only the last kConflateScan queued frames are looked at.
+  bool conflate(const EventPtr& ev, SharedBytes& frame, std::size_t limit);
+  // push() that remembers `ev` for conflate() (when it is conflatable).
+  bool push_event(SharedBytes frame, const EventPtr& ev, std::size_t limit);
+  static constexpr std::size_t kConflateScan = 1024;
+  static bool conflatable(const PublishedEvent& ev) {
+    return (ev.type == EventType::position_update && !ev.key.empty()) || ev.type == EventType::account_update;
+  }
 
   bool empty() const { return head_ == items_.size(); }
   std::size_t bytes() const { return bytes_; }
@@ -39,6 +55,7 @@ class OutQueue {
   struct Item {
     SharedBytes frame;
     std::size_t offset;
+    EventPtr event;  // the one conflatable event the frame carries, or null
   };
   std::vector<Item> items_;
   std::size_t head_ = 0;

@@ -124,6 +124,16 @@ WsSession::Send WsSession::send(SharedBytes frame, std::int64_t now) {
   return Send::queued;
 }
 
+WsSession::Send WsSession::send_event(SharedBytes frame, const EventPtr& ev, std::int64_t now) {
+  if (state_ != State::open) return Send::not_open;
+  if (config_.conflate && blocked_ && out_.conflate(ev, frame, config_.send_limit)) return Send::conflated;
+  if (!out_.push_event(std::move(frame), ev, config_.send_limit)) {
+    begin_close(close_code::policy_violation, "slow consumer", CloseCause::slow_consumer, now, true);
+    return Send::slow_consumer;
+  }
+  return Send::queued;
+}
+
 void WsSession::send_unlimited(SharedBytes frame) {
   if (state_ == State::closed) return;
   out_.push_unlimited(std::move(frame));
@@ -197,6 +207,7 @@ std::string_view WsSession::pending() const {
 void WsSession::written(std::size_t n, std::int64_t now) {
   if (state_ == State::closed) return;
   out_.consume(n);
+  if (out_.empty()) blocked_ = false;
   if (state_ == State::closing && out_.empty() && !close_written_) {
     close_written_ = true;
     if (peer_closed_) {

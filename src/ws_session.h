@@ -37,6 +37,9 @@ struct SessionConfig {
   std::int64_t message_timeout_ms = 30000;  // from a message's first byte to its last; 0 = off
   std::size_t send_limit = 1 << 20;         // bytes queued unsent before the peer is a slow consumer
   std::size_t max_message_size = 64 * 1024;  // a client message, reassembled (and inflated)
+  // While the socket is full, a newer position/account update replaces a
+  // queued one of the same key (out_queue.h conflate()).
+  bool conflate = true;
 };
 
 // Why the connection is closing, for logs and counters.
@@ -56,7 +59,7 @@ class WsSession {
  public:
   enum class State : std::uint8_t { open, closing, closed };
   enum class Feed : std::uint8_t { done, text };
-  enum class Send : std::uint8_t { queued, not_open, slow_consumer };
+  enum class Send : std::uint8_t { queued, conflated, not_open, slow_consumer };
 
   // config is not copied (one per location, shared by its connections): it
   // must outlive the session. permessage_deflate: negotiated for this
@@ -81,6 +84,11 @@ class WsSession {
   // Queues an application frame (events, replies) under send_limit. Over the
   // limit the unstarted frames are discarded and the close (1008) begins.
   Send send(SharedBytes frame, std::int64_t now);
+  // send() for a frame carrying exactly the one event ev: while the socket is
+  // full (write_blocked() since the last drain) a queued frame of the same
+  // position/account key is replaced instead (conflated), when the config
+  // says so. Order and trade events are never conflated.
+  Send send_event(SharedBytes frame, const EventPtr& ev, std::int64_t now);
   // Queues a frame that must go out whatever the limit (the 101 response).
   void send_unlimited(SharedBytes frame);
 
@@ -106,6 +114,10 @@ class WsSession {
   // n bytes of pending() (or of a longer gather of the queue) were written.
   void written(std::size_t n, std::int64_t now);
   void write_failed();
+  // The socket took less than was pending: the client lags until the queue
+  // is drained again.
+  void write_blocked() { blocked_ = true; }
+  bool blocked() const { return blocked_; }
   const OutQueue& queue() const { return out_; }
 
   // Our close frame is fully written and the peer's close has not come:
@@ -168,6 +180,7 @@ class WsSession {
   bool close_written_ = false;  // our close frame is fully written
   bool shutdown_done_ = false;
   bool abortive_ = false;
+  bool blocked_ = false;  // write_blocked() since the queue was last empty
 };
 
 }  // namespace ps

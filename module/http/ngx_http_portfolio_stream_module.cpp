@@ -81,6 +81,8 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
      PS_LOC_OFFSET(history), nullptr},
     {ngx_string("portfolio_stream_history_replay_limit"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_num_slot,
      PS_LOC_OFFSET(history_replay_limit), &ngx_http_portfolio_stream_at_least_one},
+    {ngx_string("portfolio_stream_conflate"), PS_LOC_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
+     PS_LOC_OFFSET(conflate), nullptr},
     {ngx_string("portfolio_stream_close_timeout"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
      PS_LOC_OFFSET(close_timeout), nullptr},
     {ngx_string("portfolio_stream_message_timeout"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
@@ -214,6 +216,7 @@ static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf) {
   conf->heartbeat = NGX_CONF_UNSET_MSEC;
   conf->close_timeout = NGX_CONF_UNSET_MSEC;
   conf->history = NGX_CONF_UNSET;
+  conf->conflate = NGX_CONF_UNSET;
   conf->history_replay_limit = NGX_CONF_UNSET;
   conf->message_timeout = NGX_CONF_UNSET_MSEC;
   conf->allowed_origins = static_cast<ngx_array_t*>(NGX_CONF_UNSET_PTR);
@@ -253,6 +256,7 @@ static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* pare
   ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 15000);
   ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
   ngx_conf_merge_value(conf->history, prev->history, 0);
+  ngx_conf_merge_value(conf->conflate, prev->conflate, 1);
   ngx_conf_merge_value(conf->history_replay_limit, prev->history_replay_limit, 1000);
   if (conf->enable && conf->history) {
     auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
@@ -282,6 +286,7 @@ static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* pare
   sc->message_timeout_ms = std::int64_t(conf->message_timeout);
   sc->send_limit = conf->send_limit;
   sc->max_message_size = conf->max_message_size;
+  sc->conflate = conf->conflate != 0;
   return NGX_CONF_OK;
 }
 

@@ -68,7 +68,7 @@ namespace {
 
 constexpr std::uint64_t kMagic = 0x70735f7a6f6e6531ULL;  // "ps_zone1"
 // 3: three history counters in PS_STATS_COUNTERS (slot and header layout)
-constexpr std::uint32_t kLayoutVersion = 3;
+constexpr std::uint32_t kLayoutVersion = 4;
 constexpr std::uint64_t kLatencyWindow = 60;  // seconds per latency histogram
 
 enum : ngx_atomic_uint_t { kRedisUnknown = 0, kRedisDown = 1, kRedisUp = 2 };

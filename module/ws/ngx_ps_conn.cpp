@@ -162,6 +162,7 @@ void step(conn_t* wc) {
       n = c->send(c, (u_char*)p.data(), p.size());
     }
     if (n == NGX_AGAIN) {
+      s.write_blocked();  // the client lags: conflation may start
       if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
         s.write_failed();
       }
@@ -347,6 +348,24 @@ void ngx_ps_conn_send(conn_t* wc, const ps::SharedBytes& frame) {
     case ps::WsSession::Send::queued:
       ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
       post_write(wc);
+      break;
+    case ps::WsSession::Send::slow_consumer:
+      post_write(wc);  // the close frame
+      break;
+    case ps::WsSession::Send::conflated:
+    case ps::WsSession::Send::not_open:
+      break;
+  }
+}
+
+void ngx_ps_conn_send_event(conn_t* wc, const ps::SharedBytes& frame, const ps::EventPtr& ev) {
+  switch (wc->session.send_event(frame, ev, now())) {
+    case ps::WsSession::Send::queued:
+      ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
+      post_write(wc);
+      break;
+    case ps::WsSession::Send::conflated:
+      ngx_ps_stat_add(ngx_ps_stat::events_conflated, 1);
       break;
     case ps::WsSession::Send::slow_consumer:
       post_write(wc);  // the close frame

@@ -106,6 +106,9 @@ void ngx_ps_conn_run(ngx_ps_conn_t* wc, std::string_view early);
 // closed with 1008. The write is posted, not done here; never frees wc.
 void ngx_ps_conn_send(ngx_ps_conn_t* wc, const ps::SharedBytes& frame);
 void ngx_ps_conn_send_text(ngx_ps_conn_t* wc, std::string_view json);
+// ngx_ps_conn_send for a frame carrying the one event ev: may replace a
+// queued update of the same key instead while the client lags (conflation).
+void ngx_ps_conn_send_event(ngx_ps_conn_t* wc, const ps::SharedBytes& frame, const ps::EventPtr& ev);
 // Begins a close (e.g. 4401); the connection ends within close_timeout.
 void ngx_ps_conn_close(ngx_ps_conn_t* wc, std::uint16_t code, std::string_view reason);
 // Worker exit: frees the connection now.

@@ -151,10 +151,11 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
     } else if (!wc->connected_sent) {
       return;
     }
-    if (wc->deflate) {
-      ngx_ps_conn_send(wc, deflated_frame(out, wc, batch_deflated));
+    const ps::SharedBytes& frame = wc->deflate ? deflated_frame(out, wc, batch_deflated) : out.frame;
+    if (out.events.size() == 1) {
+      ngx_ps_conn_send_event(wc, frame, out.events.front());
     } else {
-      ngx_ps_conn_send(wc, out.frame);
+      ngx_ps_conn_send(wc, frame);
     }
     frames++;
   });

@@ -145,7 +145,7 @@ function assertSpecShape(s) {
   num(s.performance.avgConnectionDurationSeconds, 'avgConnectionDurationSeconds');
   assert.match(s.performance.disconnectRatePerMinute, /^\d+\.\d\d$/);
   const sections = {
-    events: ['received', 'delivered', 'coalesced', 'invalid'],
+    events: ['received', 'delivered', 'coalesced', 'invalid', 'conflated'],
     frames: ['sent', 'bytesSent'],
     connections: ['accepted', 'closed', 'slowConsumerDrops'],
     rejected: ['badHandshake', 'forbiddenOrigin', 'unauthorized', 'perUserLimit', 'globalLimit', 'disabled', 'redisUnavailable'],

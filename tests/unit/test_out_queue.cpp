@@ -150,3 +150,82 @@ TEST(OutQueue, LongRunningQueueStaysBounded) {
 }
 
 }  // namespace
+
+namespace {
+
+ps::EventPtr tick(const std::string& key, const std::string& body,
+                  ps::EventType type = ps::EventType::position_update) {
+  ps::EventInfo info;
+  info.type = type;
+  info.channel = type == ps::EventType::position_update  ? ps::Channel::positions
+                 : type == ps::EventType::account_update ? ps::Channel::account
+                                                         : ps::Channel::orders;
+  info.key = key;
+  return ps::make_event(body, std::move(info));
+}
+
+std::string drain_all(ps::OutQueue& q) {
+  std::string out;
+  while (!q.empty()) {
+    std::string_view f = q.front();
+    out.append(f);
+    q.consume(f.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(OutQueueConflate, ReplacesTheQueuedUpdateOfTheSameKeyInPlace) {
+  ps::OutQueue q;
+  auto a1 = tick("AAPL", "a1"), o = tick("", "order", ps::EventType::order_update), a2 = tick("AAPL", "a2");
+  auto m1 = tick("MSFT", "m1");
+  ASSERT_TRUE(q.push_event(a1->frame, a1, 1000));
+  ASSERT_TRUE(q.push_event(o->frame, o, 1000));
+  ASSERT_TRUE(q.push_event(m1->frame, m1, 1000));
+  ps::SharedBytes f = a2->frame;
+  EXPECT_TRUE(q.conflate(a2, f, 1000));
+  // a2 took a1's place; the order and the other key are untouched.
+  std::string out = drain_all(q);
+  EXPECT_NE(out.find("a2"), std::string::npos);
+  EXPECT_EQ(out.find("a1"), std::string::npos);
+  EXPECT_LT(out.find("a2"), out.find("order"));
+  EXPECT_LT(out.find("order"), out.find("m1"));
+}
+
+TEST(OutQueueConflate, NeverOrdersTradesAPartlyWrittenFrameOrAnotherKey) {
+  ps::OutQueue q;
+  auto o1 = tick("", "o1", ps::EventType::order_update), o2 = tick("", "o2", ps::EventType::order_update);
+  ASSERT_TRUE(q.push_event(o1->frame, o1, 1000));
+  ps::SharedBytes f = o2->frame;
+  EXPECT_FALSE(q.conflate(o2, f, 1000));  // orders are never conflated
+  auto a1 = tick("AAPL", "a1"), b = tick("IBM", "b1"), a2 = tick("AAPL", "a2");
+  ps::OutQueue r;
+  ASSERT_TRUE(r.push_event(a1->frame, a1, 1000));
+  r.consume(1);  // the socket took a byte of it
+  ps::SharedBytes g = a2->frame;
+  EXPECT_FALSE(r.conflate(a2, g, 1000));
+  ps::SharedBytes h = b->frame;
+  EXPECT_FALSE(r.conflate(b, h, 1000));
+  auto nokey = tick("", "p");
+  ps::SharedBytes k = nokey->frame;
+  EXPECT_FALSE(r.conflate(nokey, k, 1000));  // a position without a key never coalesces
+}
+
+TEST(OutQueueConflate, AccountUpdatesReplaceEachOtherAndBytesStayExact) {
+  ps::OutQueue q;
+  auto acc1 = tick("", "account-1", ps::EventType::account_update);
+  auto acc2 = tick("", "account-two", ps::EventType::account_update);
+  ASSERT_TRUE(q.push_event(acc1->frame, acc1, 1000));
+  const std::size_t before = q.bytes();
+  ps::SharedBytes f = acc2->frame;
+  ASSERT_TRUE(q.conflate(acc2, f, 1000));
+  EXPECT_EQ(q.bytes(), before + 2);
+  EXPECT_EQ(drain_all(q).find("account-1"), std::string::npos);
+  EXPECT_EQ(q.bytes(), 0u);
+  // A larger replacement that would pass the limit is refused.
+  auto small = tick("K", "s"), big = tick("K", std::string(100, 'b'));
+  ASSERT_TRUE(q.push_event(small->frame, small, 50));
+  ps::SharedBytes g = big->frame;
+  EXPECT_FALSE(q.conflate(big, g, 50));
+}

@@ -51,7 +51,7 @@ StatsInput distinct() {
   for (std::size_t i = 0; i < kCounters; i++) {
     in.zone.counters[i] = 1000 + i;
   }
-  in.zone.closed_ms = 1847ull * 1000 * (1008 - 7);  // closed (1008) - reclaimed (7) connections of 1847 s
+  in.zone.closed_ms = 1847ull * 1000 * (1009 - 7);  // closed (1009) - reclaimed (7) connections of 1847 s
   in.zone.reclaimed = 7;
   in.zone.active_connections = 42;
   in.zone.active_users = 17;
@@ -96,7 +96,7 @@ TEST(StatsRenderJson, GoldenOfOneRun) {
   EXPECT_EQ(render_json(one_run()),
             "{\"status\":\"healthy\",\"activeConnections\":0,\"activeUsers\":0,\"batchEfficiency\":\"60.0%\","
             "\"performance\":{\"avgConnectionDurationSeconds\":1,\"disconnectRatePerMinute\":\"1.00\"},"
-            "\"events\":{\"received\":5,\"delivered\":5,\"coalesced\":2,\"invalid\":0},"
+            "\"events\":{\"received\":5,\"delivered\":5,\"coalesced\":2,\"invalid\":0,\"conflated\":0},"
             "\"frames\":{\"sent\":4,\"bytesSent\":558},"
             "\"connections\":{\"accepted\":1,\"closed\":1,\"slowConsumerDrops\":0},"
             "\"rejected\":{\"badHandshake\":0,\"forbiddenOrigin\":0,\"unauthorized\":0,\"perUserLimit\":0,"
@@ -115,14 +115,14 @@ TEST(StatsRenderJson, EveryFieldFromItsSource) {
       render_json(distinct()),
       "{\"status\":\"healthy\",\"activeConnections\":42,\"activeUsers\":17,\"batchEfficiency\":\"0.0%\","
       "\"performance\":{\"avgConnectionDurationSeconds\":1847,\"disconnectRatePerMinute\":\"30.00\"},"
-      "\"events\":{\"received\":1000,\"delivered\":1001,\"coalesced\":1002,\"invalid\":1003},"
-      "\"frames\":{\"sent\":1004,\"bytesSent\":1006},"
-      "\"connections\":{\"accepted\":1007,\"closed\":1008,\"slowConsumerDrops\":1009},"
-      "\"rejected\":{\"badHandshake\":1010,\"forbiddenOrigin\":1011,\"unauthorized\":1012,"
-      "\"perUserLimit\":1013,\"globalLimit\":1014,\"disabled\":1015,\"redisUnavailable\":1016},"
-      "\"redis\":{\"connected\":true,\"reconnects\":1017,\"subscriptions\":12},"
+      "\"events\":{\"received\":1000,\"delivered\":1001,\"coalesced\":1002,\"invalid\":1003,\"conflated\":1004},"
+      "\"frames\":{\"sent\":1005,\"bytesSent\":1007},"
+      "\"connections\":{\"accepted\":1008,\"closed\":1009,\"slowConsumerDrops\":1010},"
+      "\"rejected\":{\"badHandshake\":1011,\"forbiddenOrigin\":1012,\"unauthorized\":1013,"
+      "\"perUserLimit\":1014,\"globalLimit\":1015,\"disabled\":1016,\"redisUnavailable\":1017},"
+      "\"redis\":{\"connected\":true,\"reconnects\":1018,\"subscriptions\":12},"
       "\"latencyMs\":{\"p50\":3.0,\"p99\":799.5,\"max\":812.0},"
-      "\"history\":{\"replayed\":1018,\"recovered\":1019,\"notRecovered\":1020},"
+      "\"history\":{\"replayed\":1019,\"recovered\":1020,\"notRecovered\":1021},"
       "\"limits\":{\"maxConnections\":10000,\"maxConnectionsPerUser\":5},\"uptimeSeconds\":86400}\n");
 }
 
@@ -131,7 +131,7 @@ TEST(StatsRenderJson, NothingYet) {
   EXPECT_EQ(render_json(in),
             "{\"status\":\"healthy\",\"activeConnections\":0,\"activeUsers\":0,\"batchEfficiency\":\"0.0%\","
             "\"performance\":{\"avgConnectionDurationSeconds\":0,\"disconnectRatePerMinute\":\"0.00\"},"
-            "\"events\":{\"received\":0,\"delivered\":0,\"coalesced\":0,\"invalid\":0},"
+            "\"events\":{\"received\":0,\"delivered\":0,\"coalesced\":0,\"invalid\":0,\"conflated\":0},"
             "\"frames\":{\"sent\":0,\"bytesSent\":0},"
             "\"connections\":{\"accepted\":0,\"closed\":0,\"slowConsumerDrops\":0},"
             "\"rejected\":{\"badHandshake\":0,\"forbiddenOrigin\":0,\"unauthorized\":0,\"perUserLimit\":0,"
@@ -276,6 +276,9 @@ portfolio_stream_events_coalesced_total 2
 # HELP portfolio_stream_events_invalid_total Published events dropped: invalid JSON, unknown type or over max_event_size
 # TYPE portfolio_stream_events_invalid_total counter
 portfolio_stream_events_invalid_total 0
+# HELP portfolio_stream_events_conflated_total Queued position/account updates replaced by a newer one for the same key while the client lagged
+# TYPE portfolio_stream_events_conflated_total counter
+portfolio_stream_events_conflated_total 0
 # HELP portfolio_stream_frames_sent_total Frames written to clients
 # TYPE portfolio_stream_frames_sent_total counter
 portfolio_stream_frames_sent_total 4
@@ -463,7 +466,7 @@ TEST(StatsRenderPrometheus, WellFormedCountersAndGauges) {
   };
   EXPECT_EQ(value("portfolio_stream_connection_duration_seconds_total",
                   "portfolio_stream_connection_duration_seconds_total"),
-            "counter 1.84885e+06");
+            "counter 1.85069e+06");  // 1847 s × 1002 closed
   EXPECT_EQ(
       value("portfolio_stream_connections_reclaimed_total", "portfolio_stream_connections_reclaimed_total"),
       "counter 7");

@@ -554,3 +554,45 @@ TEST(WsSession, InputSplitAtEveryByteGivesTheSameMessages) {
 
 }  // namespace
 }  // namespace ps
+
+namespace ps {
+namespace {
+
+EventPtr position(const std::string& key, const std::string& body) {
+  EventInfo info;
+  info.type = EventType::position_update;
+  info.channel = Channel::positions;
+  info.key = key;
+  return make_event(body, std::move(info));
+}
+
+TEST(WsSessionConflate, OnlyWhileTheSocketIsFull) {
+  WsSession s(config(), 0);
+  auto a1 = position("AAPL", "{\"v\":1}"), a2 = position("AAPL", "{\"v\":2}"),
+       a3 = position("AAPL", "{\"v\":3}");
+  EXPECT_EQ(s.send_event(a1->frame, a1, 0), WsSession::Send::queued);
+  EXPECT_EQ(s.send_event(a2->frame, a2, 0), WsSession::Send::queued);  // not lagging: both go
+  s.write_blocked();
+  EXPECT_EQ(s.send_event(a3->frame, a3, 0), WsSession::Send::conflated);  // replaces a2
+  auto frames = frames_of(drain(s, 1));
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(parse_frame(frames[0]).payload, "{\"v\":1}");
+  EXPECT_EQ(parse_frame(frames[1]).payload, "{\"v\":3}");
+  EXPECT_FALSE(s.blocked());  // drained
+  auto a4 = position("AAPL", "{\"v\":4}"), a5 = position("AAPL", "{\"v\":5}");
+  EXPECT_EQ(s.send_event(a4->frame, a4, 2), WsSession::Send::queued);
+  EXPECT_EQ(s.send_event(a5->frame, a5, 2), WsSession::Send::queued);
+}
+
+TEST(WsSessionConflate, OffByConfig) {
+  SessionConfig c = make_config();
+  c.conflate = false;
+  WsSession s(c, 0);
+  auto a1 = position("AAPL", "1"), a2 = position("AAPL", "2");
+  s.write_blocked();
+  EXPECT_EQ(s.send_event(a1->frame, a1, 0), WsSession::Send::queued);
+  EXPECT_EQ(s.send_event(a2->frame, a2, 0), WsSession::Send::queued);
+}
+
+}  // namespace
+}  // namespace ps
