@@ -25,6 +25,7 @@ struct ngx_http_portfolio_stream_main_conf_t {
   ssize_t zone_size;
   ngx_int_t max_connections;
   size_t max_event_size;
+  ngx_str_t control_channel;     // logout pushes (portfolio_stream_control_channel); empty: none
   ngx_uint_t stream_locations;   // locations with portfolio_stream on
   ngx_uint_t history_locations;  // ...of them with portfolio_stream_history on
   ngx_array_t* namespaces;       // of ngx_http_portfolio_stream_loc_conf_t*: the "on" ones, merged

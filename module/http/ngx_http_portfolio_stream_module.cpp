@@ -49,6 +49,8 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
      PS_MAIN_OFFSET(zone_size), nullptr},
     {ngx_string("portfolio_stream_max_connections"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_num_slot, PS_MAIN_OFFSET(max_connections), &ngx_http_portfolio_stream_at_least_one},
+    {ngx_string("portfolio_stream_control_channel"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_str_slot, PS_MAIN_OFFSET(control_channel), &ngx_http_portfolio_stream_nonempty_post},
     {ngx_string("portfolio_stream_max_event_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_size_slot, PS_MAIN_OFFSET(max_event_size), &ngx_http_portfolio_stream_positive_size_post},
     {ngx_string("portfolio_stream_max_connections_per_user"), PS_LOC_CONF | NGX_CONF_TAKE1,

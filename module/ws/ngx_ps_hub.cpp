@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "batcher.h"
+#include "control_message.h"
 #include "envelope.h"
 #include "frame_writer.h"
 #include "server_messages.h"
@@ -41,7 +42,8 @@ struct ngx_ps_user_t {
   void* entry = nullptr;  // the SubscriptionTable entry that holds this
   std::string user_id;
   std::vector<std::unique_ptr<ngx_ps_group_t>> groups;
-  ngx_queue_t conns{};  // broadcast entries: every listening connection
+  ngx_queue_t conns{};   // broadcast entries: every listening connection
+  bool control = false;  // the control channel (logout pushes), held by the hub
 };
 
 namespace {
@@ -271,11 +273,47 @@ namespace {
 
 // ---- pub/sub callbacks ------------------------------------------------------
 
+bool session_is(const conn_t* wc, std::string_view sid) {
+  std::string_view key = wc->session_key;
+  std::string_view prefix = ngx_ps_sv(wc->lcf->session_prefix);
+  return key.size() == prefix.size() + sid.size() && key.substr(0, prefix.size()) == prefix &&
+         key.substr(prefix.size()) == sid;
+}
+
+// A logout the app pushed: that user's (or session's) connections end with
+// 4401 now instead of at their next session re-read.
+void on_control(std::string_view payload) {
+  std::optional<ps::ControlMessage> m = ps::parse_control_message(payload);
+  if (!m) {
+    ngx_ps_hub_count_invalid(ps::EventError::invalid_json, "control");
+    return;
+  }
+  ngx_uint_t closed = 0;
+  for_each_conn(&worker_hub->conns, [&](conn_t* wc) {
+    if (!wc->session.open() || wc->user == nullptr) {
+      return;
+    }
+    if ((m->user_id && ngx_ps_user_id(wc) == *m->user_id) || (m->sid && session_is(wc, *m->sid))) {
+      ngx_ps_conn_close(wc, ps::close_code::session_expired, "session revoked");
+      closed++;
+    }
+  });
+  if (closed > 0) {
+    ngx_log_error(NGX_LOG_INFO, worker_hub->log, 0,
+                  "portfolio_stream: logout on the control channel, closing %ui connection(s) with 4401",
+                  closed);
+  }
+}
+
 void on_message(std::string_view channel, std::string_view payload) {
   try {
     ngx_ps_stat_add(ngx_ps_stat::events_received, 1);
     entry_t* e = worker_hub->table.find(channel);
     if (e == nullptr || !e->live()) {
+      return;
+    }
+    if (e->local.control) {
+      on_control(payload);
       return;
     }
     ps::EventInfo info;
@@ -498,7 +536,20 @@ ngx_int_t ngx_ps_hub_init(ngx_cycle_t* cycle) {
   ngx_queue_init(&worker_hub->conns);
   worker_hub->max_event_size = pmcf->max_event_size;
   worker_hub->log = cycle->log;
-  return ngx_ps_redis_init_process(cycle, &pmcf->redis, &pubsub_handler, pmcf->history_locations > 0);
+  ngx_int_t rc = ngx_ps_redis_init_process(cycle, &pmcf->redis, &pubsub_handler, pmcf->history_locations > 0);
+  if (rc == NGX_OK && pmcf->control_channel.len > 0) {
+    // Held for the worker's life: subscribed with the first pub/sub connection.
+    try {
+      table_t::Command cmd;
+      entry_t* e = acquire(ngx_ps_sv(pmcf->control_channel), &cmd);
+      e->local.control = true;
+      send_command(cmd, e->channel());
+    } catch (...) {
+      ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "portfolio_stream: out of memory");
+      return NGX_ERROR;
+    }
+  }
+  return rc;
 }
 
 void ngx_ps_hub_exit(ngx_cycle_t* cycle) {
