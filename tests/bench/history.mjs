@@ -6,8 +6,11 @@
 //    nginx without history, published with plain pipelined PUBLISH, once in a
 //    nginx with `portfolio_stream_history on`, published with pipelined
 //    FCALL portfolio_stream_publish (psb pub --fcall, maxlen 10 so that every
-//    publish also trims: the steady state of a full history). ROUNDS pairs,
-//    alternating off/on. Per run: the worker's utime+stime per delivered event
+//    publish also trims: the steady state of a full history). ROUNDS rounds
+//    of off, same bytes, on; "same bytes" is history off with PUBLISH of the
+//    events carrying an "offset" member first, byte for byte as the function
+//    publishes them (the module parses that member in any case), which tells
+//    the bigger events from the history logic (BENCH_H_SAME_BYTES=0 skips it). Per run: the worker's utime+stime per delivered event
 //    (clients' count), Redis's utime+stime per publish, ages on receipt.
 // 2. storm: 10,000 connections of 5,000 users resuming at once on one worker,
 //    20 missed events each. Sessions written into Redis; each user's epoch and
@@ -19,16 +22,21 @@
 //    none twice). Meanwhile a probe user (one connection, its own psb) gets a
 //    live event every 20 ms with a ts, published with the function: its ages
 //    during the storm against the same probe for BASELINE s before it. Stats:
-//    history.replayed/recovered/notRecovered.
+//    history.replayed/recovered/notRecovered. Then the peer: the same 10,000
+//    handshakes in a nginx without history (no since/epoch, nothing to
+//    replay), with the same probe, to tell what the replay adds.
 //
 // Everything on 127.0.0.1: one redis-server and single-worker nginx instances
 // started and stopped by pid (integration harness), psb from tests/bench/psb.c.
 //
 //   node tests/bench/history.mjs            # or: tests/bench/run_all.sh history
 //   env: BENCH_H_PARTS (cpu,storm) BENCH_H_USERS (1000) BENCH_H_SYMBOLS (1) BENCH_H_HZ (5)
-//        BENCH_H_ORDERS (0.1) BENCH_H_DURATION (20) BENCH_H_WARMUP (2) BENCH_H_ROUNDS (2)
+//        BENCH_H_ORDERS (0.1) BENCH_H_DURATION (20) BENCH_H_WARMUP (2) BENCH_H_ROUNDS (3) BENCH_H_SAME_BYTES (1)
 //        BENCH_H_MAXLEN (10) BENCH_HS_CONNS (10000) BENCH_HS_USERS (5000) BENCH_HS_MISSED (20)
 //        BENCH_HS_INFLIGHT (= CONNS) BENCH_HS_BASELINE (5) BENCH_HS_TIMEOUT (30) BENCH_HS_PROBE_HZ (50)
+//        BENCH_HS_MULTI_ACCEPT (on: the bench config's multi_accept; off for comparison)
+//        BENCH_HS_PEER (1: then the same storm in a nginx without history, no since/epoch:
+//        handshakes only, nothing to replay; 0: skip it)
 // Results: <build>/bench/history.json (history-$BENCH_TAG.json) and tables on stdout.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -50,7 +58,8 @@ const HZ = Number(env('BENCH_H_HZ', 5));
 const ORDERS = Number(env('BENCH_H_ORDERS', 0.1));
 const DURATION = Number(env('BENCH_H_DURATION', 20));
 const WARMUP = Number(env('BENCH_H_WARMUP', 2));
-const ROUNDS = Number(env('BENCH_H_ROUNDS', 2));
+const ROUNDS = Number(env('BENCH_H_ROUNDS', 3));
+const SAME_BYTES = env('BENCH_H_SAME_BYTES', '1') !== '0';
 const MAXLEN = String(env('BENCH_H_MAXLEN', 10));
 const S_CONNS = Number(env('BENCH_HS_CONNS', 10000));
 const S_USERS = Number(env('BENCH_HS_USERS', 5000));
@@ -59,6 +68,8 @@ const S_INFLIGHT = Number(env('BENCH_HS_INFLIGHT', S_CONNS));
 const S_BASELINE = Number(env('BENCH_HS_BASELINE', 5));
 const S_TIMEOUT = Number(env('BENCH_HS_TIMEOUT', 30));
 const PROBE_HZ = Number(env('BENCH_HS_PROBE_HZ', 50));
+const S_MULTI_ACCEPT = env('BENCH_HS_MULTI_ACCEPT', 'on') !== 'off';
+const STORM_PEER = env('BENCH_HS_PEER', '1') !== '0';
 
 // Machine-wide CPU from /proc/stat (jiffies of all cores) and the CPU of the
 // processes of this bench (pids given, and node itself), so that an interval
@@ -89,8 +100,12 @@ function machineLoad(t0, t1) {
 
 let runNo = 0;
 
-// One cpu run: a fresh nginx (history on or off), USERS clients, the paced publisher.
-async function runCpu(history, redis, cookies, tmp) {
+// One cpu run: a fresh nginx (history on or off), USERS clients, the paced
+// publisher. variant: 'off' (PUBLISH), 'bytes' (history off, PUBLISH of the
+// events with an "offset" member first, as the function publishes them), 'on'
+// (history on, FCALL).
+async function runCpu(variant, redis, cookies, tmp) {
+  const history = variant === 'on';
   runNo++;
   const nginx = new BenchNginx('ps', { redisPort: redis.port, window: '0ms', maxConnections: USERS + 100, history });
   await nginx.start();
@@ -98,7 +113,7 @@ async function runCpu(history, redis, cookies, tmp) {
   const pfile = path.join(tmp, `cpu-pub-${runNo}.json`);
   const srcs = [1, 2].map((y) => `127.0.${100 + runNo}.${y}`).join(',');
   const clients = new Psb(['conns', '--cookies', cookies, '--first-frame', '--port', String(nginx.port), '--n', String(USERS),
-    '--src', srcs, '--out', cfile], `cpu-clients-${history ? 'on' : 'off'}`).start();
+    '--src', srcs, '--out', cfile], `cpu-clients-${variant}`).start();
   let pub;
   try {
     const r = await clients.ready(120000);
@@ -107,7 +122,8 @@ async function runCpu(history, redis, cookies, tmp) {
     const args = ['pub', '--redis', '--port', String(redis.port), '--users', String(USERS), '--uid-fmt', 'b%d',
       '--symbols', String(SYMBOLS), '--hz', String(HZ), '--orders', String(ORDERS), '--duration', String(DURATION), '--out', pfile];
     if (history) args.push('--fcall', '--maxlen', MAXLEN);
-    pub = new Psb(args, `cpu-pub-${history ? 'on' : 'off'}`).start();
+    if (variant === 'bytes') args.push('--offset-bytes');
+    pub = new Psb(args, `cpu-pub-${variant}`).start();
     await sleep(WARMUP * 1000);
     const stats0 = await nginx.stats();
     const pids = [nginx.worker, nginx.child.pid, redis.child.pid, clients.child.pid, pub.child.pid];
@@ -127,7 +143,7 @@ async function runCpu(history, redis, cookies, tmp) {
     const secs = cl.durationS;
     const routed = stats1.events.received - stats0.events.received;
     const res = {
-      history, publish: history ? 'FCALL' : 'PUBLISH', users: USERS, symbols: SYMBOLS, hz: HZ, measuredSeconds: secs,
+      variant, history, publish: history ? 'FCALL' : variant === 'bytes' ? 'PUBLISH with offset bytes' : 'PUBLISH', users: USERS, symbols: SYMBOLS, hz: HZ, measuredSeconds: secs,
       publisher: pb, clients: cl, load: machineLoad(m0, m1),
       routedPerS: routed / secs, deliveredPerS: cl.events / secs,
       workerCpuMs: cpu1 - cpu0, workerCpuPct: (cpu1 - cpu0) / 10 / secs,
@@ -143,8 +159,8 @@ async function runCpu(history, redis, cookies, tmp) {
     const problems = [];
     if (pb.errors) problems.push(`${pb.errors} publisher error replies`);
     if (cl.offsetRegressions) problems.push(`${cl.offsetRegressions} offsets not above the connection's previous`);
-    if (history && cl.offsetEvents !== cl.events) problems.push(`${cl.events - cl.offsetEvents} events without an offset`);
-    if (!history && cl.offsetEvents) problems.push(`${cl.offsetEvents} events with an offset, history off`);
+    if (variant !== 'off' && cl.offsetEvents !== cl.events) problems.push(`${cl.events - cl.offsetEvents} events without an offset`);
+    if (variant === 'off' && cl.offsetEvents) problems.push(`${cl.offsetEvents} events with an offset`);
     const bad = nginx.badLines();
     if (bad.length) problems.push(...bad.slice(0, 10));
     if (problems.length) res.problems = problems;
@@ -174,44 +190,52 @@ function stormEvent(u, k) {
   });
 }
 
-async function runStorm(redis, client, tmp) {
-  const stormCookies = await createSessions(client, S_CONNS, { uidFmt: (j) => `s${j % S_USERS}`, file: path.join(tmp, 'storm-cookies.txt') });
+// Once for both storms: the sessions (two per user), each user's epoch and
+// position as a client that had been connected would hold them, then
+// S_MISSED events per user published with the function while nobody is connected.
+async function prepareStorm(client, tmp) {
+  const cookies = await createSessions(client, S_CONNS, { uidFmt: (j) => `s${j % S_USERS}`, file: path.join(tmp, 'storm-cookies.txt') });
   const probeCookies = await createSessions(client, 1, { uidFmt: () => 'probe', file: path.join(tmp, 'probe-cookies.txt') });
-  const nginx = new BenchNginx('ps', { redisPort: redis.port, window: '0ms', maxConnections: S_CONNS + 100, history: true });
+  const t0 = Date.now();
+  const reads = await fcalls(client, Array.from({ length: S_USERS }, (_, u) => ['FCALL', 'portfolio_stream_read', '1', `portfolio:user:s${u}`, '', '0', '3600']));
+  const readMs = Date.now() - t0;
+  const epochs = reads.map((r) => r[0]);
+  const since = reads.map((r) => r[1]);
+  const t1 = Date.now();
+  const cmds = [];
+  for (let k = 0; k < S_MISSED; k++) {
+    for (let u = 0; u < S_USERS; u++) cmds.push(['FCALL', 'portfolio_stream_publish', '1', `portfolio:user:s${u}`, stormEvent(u, k)]);
+  }
+  const offsets = await fcalls(client, cmds);
+  const publishMs = Date.now() - t1;
+  const notOffsets = offsets.filter((o) => typeof o !== 'string' || !/^\d+-\d+$/.test(o)).length;
+  if (notOffsets) throw new Error(`${notOffsets} FCALL portfolio_stream_publish replies are not offsets`);
+  const xlen = Number(await client.sendCommand(['XLEN', '{portfolio:user:s0}:history']));
+  if (xlen !== S_MISSED) throw new Error(`history of s0 holds ${xlen} events, expected ${S_MISSED}`);
+  const pathsFile = path.join(tmp, 'storm-paths.txt');
+  fs.writeFileSync(pathsFile, Array.from({ length: S_CONNS },
+    (_, j) => `/ws/portfolio?since=${encodeURIComponent(since[j % S_USERS])}&epoch=${encodeURIComponent(epochs[j % S_USERS])}`).join('\n') + '\n');
+  return { cookies, probeCookies, pathsFile, setup: { readMs, publishMs, published: offsets.length } };
+}
+
+// One storm in a fresh nginx. resume: history on, every connection resumes
+// and must get its S_MISSED events; otherwise the peer: history off, the
+// same 10,000 handshakes without since/epoch (nothing to replay).
+async function runStorm(resume, redis, prep, tmp) {
+  const tag = resume ? 'resume' : 'plain';
+  const nginx = new BenchNginx('ps', { redisPort: redis.port, window: '0ms', maxConnections: S_CONNS + 100, history: resume, multiAccept: S_MULTI_ACCEPT });
   await nginx.start();
   let probe, probePub, storm;
   try {
-    // Each user's epoch and position, as a client that had been connected would hold them.
-    const t0 = Date.now();
-    const reads = await fcalls(client, Array.from({ length: S_USERS }, (_, u) => ['FCALL', 'portfolio_stream_read', '1', `portfolio:user:s${u}`, '', '0', '3600']));
-    const readMs = Date.now() - t0;
-    const epochs = reads.map((r) => r[0]);
-    const since = reads.map((r) => r[1]);
-    // S_MISSED events per user, published with the function while nobody is connected.
-    const t1 = Date.now();
-    const cmds = [];
-    for (let k = 0; k < S_MISSED; k++) {
-      for (let u = 0; u < S_USERS; u++) cmds.push(['FCALL', 'portfolio_stream_publish', '1', `portfolio:user:s${u}`, stormEvent(u, k)]);
-    }
-    const offsets = await fcalls(client, cmds);
-    const publishMs = Date.now() - t1;
-    const notOffsets = offsets.filter((o) => typeof o !== 'string' || !/^\d+-\d+$/.test(o)).length;
-    if (notOffsets) throw new Error(`${notOffsets} FCALL portfolio_stream_publish replies are not offsets`);
-    const xlen = Number(await client.sendCommand(['XLEN', '{portfolio:user:s0}:history']));
-    if (xlen !== S_MISSED) throw new Error(`history of s0 holds ${xlen} events, expected ${S_MISSED}`);
-    const pathsFile = path.join(tmp, 'storm-paths.txt');
-    fs.writeFileSync(pathsFile, Array.from({ length: S_CONNS },
-      (_, j) => `/ws/portfolio?since=${encodeURIComponent(since[j % S_USERS])}&epoch=${encodeURIComponent(epochs[j % S_USERS])}`).join('\n') + '\n');
-
     // The probe: one live connection, an event every 1000/PROBE_HZ ms.
-    const probeFile = path.join(tmp, 'probe.json');
-    probe = new Psb(['conns', '--cookies', probeCookies, '--first-frame', '--port', String(nginx.port), '--n', '1',
-      '--src', '127.0.199.1', '--out', probeFile], 'probe').start();
+    const probeFile = path.join(tmp, `probe-${tag}.json`);
+    probe = new Psb(['conns', '--cookies', prep.probeCookies, '--first-frame', '--port', String(nginx.port), '--n', '1',
+      '--src', '127.0.199.1', '--out', probeFile], `probe-${tag}`).start();
     if ((await probe.ready(10000)).failed) throw new Error('probe connection failed');
-    const probePubFile = path.join(tmp, 'probe-pub.json');
+    const probePubFile = path.join(tmp, `probe-pub-${tag}.json`);
     probePub = new Psb(['pub', '--redis', '--fcall', '--port', String(redis.port), '--users', '1', '--uid-fmt', 'probe',
       '--symbols', '1', '--hz', String(PROBE_HZ), '--orders', '0', '--duration', String(S_BASELINE + S_TIMEOUT + 10),
-      '--out', probePubFile], 'probe-pub').start();
+      '--out', probePubFile], `probe-pub-${tag}`).start();
     await sleep(1000);
     const pids = [nginx.worker, nginx.child.pid, redis.child.pid, probe.child.pid, probePub.child.pid];
     probe.reset();
@@ -226,13 +250,15 @@ async function runStorm(redis, client, tmp) {
     const rcpu0 = procCpuMs(redis.child.pid);
     const m0 = cpuTimes(pids);
     probe.reset();
-    const stormFile = path.join(tmp, 'storm.json');
-    storm = new Psb(['conns', '--cookies', stormCookies, '--paths', pathsFile, '--first-frame', '--port', String(nginx.port),
-      '--n', String(S_CONNS), '--inflight', String(S_INFLIGHT), '--expect-events', String(S_MISSED),
-      '--src', '127.0.200.1,127.0.200.2,127.0.200.3,127.0.200.4', '--out', stormFile], 'storm').start();
+    const stormFile = path.join(tmp, `storm-${tag}.json`);
+    const args = ['conns', '--cookies', prep.cookies, '--first-frame', '--port', String(nginx.port),
+      '--n', String(S_CONNS), '--inflight', String(S_INFLIGHT), '--src', '127.0.200.1,127.0.200.2,127.0.200.3,127.0.200.4', '--out', stormFile];
+    if (resume) args.push('--paths', prep.pathsFile, '--expect-events', String(S_MISSED));
+    storm = new Psb(args, `storm-${tag}`).start();
+    const doneRe = resume ? /COMPLETE \d+/ : /READY \d+ \d+ \d+/;
     let timedOut = false;
     try {
-      await waitFor(() => /COMPLETE \d+/.test(storm.out) || storm.child.exitCode !== null, { timeout: S_TIMEOUT * 1000, interval: 10, what: 'storm COMPLETE' });
+      await waitFor(() => doneRe.test(storm.out) || storm.child.exitCode !== null, { timeout: S_TIMEOUT * 1000, interval: 10, what: `storm ${tag}` });
     } catch { timedOut = true; }
     const during = await probe.dump(probeFile);
     const cpu1 = procCpuMs(nginx.worker);
@@ -247,36 +273,38 @@ async function runStorm(redis, client, tmp) {
     const complete = /COMPLETE (\d+)/.exec(storm.out);
     const h0 = stats0.history || {};
     const h1 = stats1.history || {};
+    const expected = resume ? S_CONNS * S_MISSED : 0;
     const res = {
-      conns: S_CONNS, users: S_USERS, missed: S_MISSED, inflight: S_INFLIGHT, expectedEvents: S_CONNS * S_MISSED,
-      setup: { readMs, publishMs, published: offsets.length },
+      resume, conns: S_CONNS, users: S_USERS, missed: resume ? S_MISSED : 0, inflight: S_INFLIGHT, multiAccept: S_MULTI_ACCEPT,
+      expectedEvents: expected, setup: prep.setup,
       allConnectedMs: ready ? Number(ready[3]) : null, connectFailed: ready ? Number(ready[2]) : null,
       allReplayedMs: complete ? Number(complete[1]) : null, timedOut,
       replayCompleteMs: stormAt.completeMs, clients: stormAt, clientsOneSecondLater: stormAfter,
       workerCpuMs: cpu1 - cpu0, redisCpuMs: rcpu1 - rcpu0, load: machineLoad(m0, m1),
       stats: {
-        replayed: (h1.replayed ?? NaN) - (h0.replayed ?? 0), recovered: (h1.recovered ?? NaN) - (h0.recovered ?? 0),
-        notRecovered: (h1.notRecovered ?? NaN) - (h0.notRecovered ?? 0), activeConnections: stats1.activeConnections,
+        replayed: (h1.replayed ?? 0) - (h0.replayed ?? 0), recovered: (h1.recovered ?? 0) - (h0.recovered ?? 0),
+        notRecovered: (h1.notRecovered ?? 0) - (h0.notRecovered ?? 0), activeConnections: stats1.activeConnections,
         eventsDelivered: stats1.events.delivered - stats0.events.delivered, invalid: stats1.events.invalid - stats0.events.invalid,
       },
       probe: { baseline, during, baselineLoad, baselineSeconds: S_BASELINE },
     };
     const problems = [];
-    if (timedOut) problems.push(`not every connection had ${S_MISSED} events within ${S_TIMEOUT} s`);
-    if (stormAfter.events !== S_CONNS * S_MISSED) problems.push(`clients counted ${stormAfter.events} events, expected ${S_CONNS * S_MISSED}`);
-    if (stormAfter.minEventsOneConn !== S_MISSED || stormAfter.maxEventsOneConn !== S_MISSED) {
+    if (timedOut) problems.push(resume ? `not every connection had ${S_MISSED} events within ${S_TIMEOUT} s` : `not every connection was up within ${S_TIMEOUT} s`);
+    if (res.connectFailed) problems.push(`${res.connectFailed} connections failed`);
+    if (stormAfter.events !== expected) problems.push(`clients counted ${stormAfter.events} events, expected ${expected}`);
+    if (resume && (stormAfter.minEventsOneConn !== S_MISSED || stormAfter.maxEventsOneConn !== S_MISSED)) {
       problems.push(`events per connection ${stormAfter.minEventsOneConn}..${stormAfter.maxEventsOneConn}, expected ${S_MISSED}`);
     }
     if (stormAfter.offsetRegressions) problems.push(`${stormAfter.offsetRegressions} offsets not above the connection's previous (duplicates or out of order)`);
-    if (stormAfter.recoveredTrue !== S_CONNS) problems.push(`recovered:true on ${stormAfter.recoveredTrue} of ${S_CONNS} (false: ${stormAfter.recoveredFalse})`);
-    if (res.stats.recovered !== S_CONNS || res.stats.notRecovered !== 0) problems.push(`stats: recovered ${res.stats.recovered}, notRecovered ${res.stats.notRecovered}`);
-    if (res.stats.replayed !== S_CONNS * S_MISSED) problems.push(`stats: replayed ${res.stats.replayed}`);
+    if (resume && stormAfter.recoveredTrue !== S_CONNS) problems.push(`recovered:true on ${stormAfter.recoveredTrue} of ${S_CONNS} (false: ${stormAfter.recoveredFalse})`);
+    if (resume && (res.stats.recovered !== S_CONNS || res.stats.notRecovered !== 0)) problems.push(`stats: recovered ${res.stats.recovered}, notRecovered ${res.stats.notRecovered}`);
+    if (resume && res.stats.replayed !== S_CONNS * S_MISSED) problems.push(`stats: replayed ${res.stats.replayed}`);
     if (!during.events) problems.push('the probe got no event during the storm');
     const bad = nginx.badLines();
     if (bad.length) problems.push(...bad.slice(0, 10));
     if (problems.length) res.problems = problems;
-    const tail = nginx.errorLog().split('\n').filter((l) => /\[warn\]|\[error\]/.test(l));
-    if (tail.length) res.errorLogWarnings = { count: tail.length, first: tail.slice(0, 5) };
+    const warn = nginx.errorLog().split('\n').filter((l) => /\[warn\]|\[error\]/.test(l));
+    if (warn.length) res.errorLogWarnings = { count: warn.length, first: warn.slice(0, 5) };
     return res;
   } finally {
     if (storm) await storm.stop();
@@ -291,7 +319,7 @@ async function main() {
   if (!fs.existsSync(MODULE_PATH)) throw new Error(`module not built: ${MODULE_PATH}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'psbench-history-'));
   const redis = await new RedisServer().start();
-  const out = { machine: machine(), commit: gitHead(), params: { PARTS, USERS, SYMBOLS, HZ, ORDERS, DURATION, WARMUP, ROUNDS, MAXLEN, S_CONNS, S_USERS, S_MISSED, S_INFLIGHT, S_BASELINE, S_TIMEOUT, PROBE_HZ } };
+  const out = { machine: machine(), commit: gitHead(), params: { PARTS, USERS, SYMBOLS, HZ, ORDERS, DURATION, WARMUP, ROUNDS, SAME_BYTES, MAXLEN, S_CONNS, S_USERS, S_MISSED, S_INFLIGHT, S_BASELINE, S_TIMEOUT, PROBE_HZ, S_MULTI_ACCEPT, STORM_PEER } };
   const cpuM0 = cpuTimes();
   out.loadAtStart = { loadavg: os.loadavg() };
   let app;
@@ -320,15 +348,20 @@ async function main() {
       const cookies = await createSessions(client, USERS, { file: path.join(tmp, 'cookies.txt') });
       out.cpu = [];
       for (let r = 0; r < ROUNDS; r++) {
-        for (const history of [false, true]) {
-          console.error(`run: cpu round ${r + 1}/${ROUNDS}, history ${history ? 'on (FCALL)' : 'off (PUBLISH)'}, ${USERS} users x ${SYMBOLS} x ${HZ} Hz, ${DURATION} s`);
-          out.cpu.push(await runCpu(history, redis, cookies, tmp));
+        for (const variant of SAME_BYTES ? ['off', 'bytes', 'on'] : ['off', 'on']) {
+          console.error(`run: cpu round ${r + 1}/${ROUNDS}, ${variant}, ${USERS} users x ${SYMBOLS} x ${HZ} Hz, ${DURATION} s`);
+          out.cpu.push(await runCpu(variant, redis, cookies, tmp));
         }
       }
     }
     if (PARTS.includes('storm')) {
+      const prep = await prepareStorm(client, tmp);
       console.error(`run: storm, ${S_CONNS} connections of ${S_USERS} users resuming, ${S_MISSED} missed events each`);
-      out.storm = await runStorm(redis, client, tmp);
+      out.storm = await runStorm(true, redis, prep, tmp);
+      if (STORM_PEER) {
+        console.error(`run: the same ${S_CONNS} handshakes without history (peer)`);
+        out.stormPeer = await runStorm(false, redis, prep, tmp);
+      }
     }
   } finally {
     terminateAllWs();
@@ -367,32 +400,50 @@ function report(out) {
     }));
     console.log(table(rows, Object.keys(rows[0])));
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const on = out.cpu.filter((r) => r.history);
-    const off = out.cpu.filter((r) => !r.history);
+    const on = out.cpu.filter((r) => r.variant === 'on');
+    const off = out.cpu.filter((r) => r.variant === 'off');
+    const bytes = out.cpu.filter((r) => r.variant === 'bytes');
     const wOn = mean(on.map((r) => r.cpuUsPerDeliveredEvent));
     const wOff = mean(off.map((r) => r.cpuUsPerDeliveredEvent));
     const rOn = mean(on.map((r) => r.redisCpuUsPerPublish));
     const rOff = mean(off.map((r) => r.redisCpuUsPerPublish));
     out.cpuSummary = { workerUsOn: wOn, workerUsOff: wOff, workerRatio: wOn / wOff, redisUsOn: rOn, redisUsOff: rOff, redisRatio: rOn / rOff,
       pairRatios: on.map((r, i) => r.cpuUsPerDeliveredEvent / off[i].cpuUsPerDeliveredEvent) };
-    console.log(`worker us/delivered: on ${wOn.toFixed(2)} / off ${wOff.toFixed(2)} = ${(wOn / wOff).toFixed(2)} (pairs: ${out.cpuSummary.pairRatios.map((x) => x.toFixed(2)).join(', ')}; target <= 1.2: ${wOn / wOff <= 1.2 ? 'MET' : 'MISSED'})`);
+    console.log(`worker us/delivered: on ${wOn.toFixed(2)} / off ${wOff.toFixed(2)} = ${(wOn / wOff).toFixed(2)} (per round: ${out.cpuSummary.pairRatios.map((x) => x.toFixed(2)).join(', ')}; target <= 1.2: ${wOn / wOff <= 1.2 ? 'MET' : 'MISSED'})`);
+    if (bytes.length) {
+      const wB = mean(bytes.map((r) => r.cpuUsPerDeliveredEvent));
+      Object.assign(out.cpuSummary, { workerUsSameBytes: wB, sameBytesRatio: wB / wOff, onVsSameBytes: wOn / wB });
+      console.log(`  of which the offset's bytes (history off, PUBLISH with offset): ${wB.toFixed(2)} = ${(wB / wOff).toFixed(2)} x off; history on vs that: ${(wOn / wB).toFixed(2)}`);
+    }
     console.log(`redis us/publish: FCALL ${rOn.toFixed(2)} / PUBLISH ${rOff.toFixed(2)} = ${(rOn / rOff).toFixed(2)}`);
   }
   if (out.storm) {
     const s = out.storm;
-    const c = s.clientsOneSecondLater;
-    console.log(`\nstorm: ${s.conns} connections of ${s.users} users resuming at once (${s.inflight} handshakes in flight), ${s.missed} missed events each`);
-    console.log(`  setup: ${s.users} reads in ${s.setup.readMs} ms, ${s.setup.published} FCALL publishes in ${s.setup.publishMs} ms`);
-    console.log(`  all connected (connected frames): ${s.allConnectedMs} ms, failed ${s.connectFailed}; all replayed: ${s.allReplayedMs ?? 'never'} ms`
-      + ` (per connection first/p50/p99/last ${s.replayCompleteMs.first.toFixed(0)}/${s.replayCompleteMs.p50.toFixed(0)}/${s.replayCompleteMs.p99.toFixed(0)}/${s.replayCompleteMs.last.toFixed(0)} ms)`);
-    console.log(`  events: ${c.events} of ${s.expectedEvents} (per connection ${c.minEventsOneConn}..${c.maxEventsOneConn}), frames ${c.eventFrames}, offsets out of order/duplicate ${c.offsetRegressions}`);
-    console.log(`  connected frames: recovered:true ${c.recoveredTrue}, false ${c.recoveredFalse}; stats: recovered ${s.stats.recovered}, notRecovered ${s.stats.notRecovered}, replayed ${s.stats.replayed}`);
-    console.log(`  worker CPU ${s.workerCpuMs} ms, redis CPU ${s.redisCpuMs} ms over the storm; steal ${s.load.stealPct}%, other processes ${s.load.othersCorePct}% of a core`);
-    const p = (x) => `${x.ageMs.p50}/${x.ageMs.p99}/${x.ageMs.max.toFixed(0)} ms (${x.events} events)`;
-    console.log(`  probe live events, age on receipt p50/p99/max: without storm ${p(s.probe.baseline)} (other processes ${s.probe.baselineLoad.othersCorePct}% of a core); during the storm ${p(s.probe.during)}`);
-    if (s.problems) console.log(`  PROBLEMS: ${s.problems.join('; ')}`);
-    const done = s.allReplayedMs !== null && s.allReplayedMs < 2000;
-    console.log(`  target: replayed in under 2 s: ${done ? 'MET' : 'MISSED'}`);
+    console.log(`\nstorm: ${s.conns} connections of ${s.users} users at once (${s.inflight} handshakes in flight, multi_accept ${s.multiAccept ? 'on' : 'off'}), ${s.missed} missed events each;`
+      + ` setup: ${s.users} reads in ${s.setup.readMs} ms, ${s.setup.published} FCALL publishes in ${s.setup.publishMs} ms`);
+    const p = (x) => `${x.ageMs.p50}/${x.ageMs.p99}/${x.ageMs.max.toFixed(0)} (${x.events})`;
+    const rows = [out.storm, out.stormPeer].filter(Boolean).map((r) => {
+      const c = r.clientsOneSecondLater;
+      return {
+        run: r.resume ? 'resume (history on)' : 'no history, no since',
+        'all connected ms': r.allConnectedMs ?? '-',
+        'all replayed ms': r.resume ? (r.allReplayedMs ?? 'never') : '-',
+        'replayed per conn first/p50/p99/last ms': r.resume ? ['first', 'p50', 'p99', 'last'].map((k) => r.replayCompleteMs[k].toFixed(0)).join('/') : '-',
+        events: `${c.events}/${r.expectedEvents}`,
+        'per conn': r.resume ? `${c.minEventsOneConn}..${c.maxEventsOneConn}` : '-',
+        'dup/out of order': c.offsetRegressions,
+        'recovered true/false (frames)': r.resume ? `${c.recoveredTrue}/${c.recoveredFalse}` : '-',
+        'stats recovered/notRecovered/replayed': r.resume ? `${r.stats.recovered}/${r.stats.notRecovered}/${r.stats.replayed}` : '-',
+        'worker CPU ms': r.workerCpuMs, 'redis CPU ms': r.redisCpuMs,
+        'probe p50/p99/max ms (events): no storm': p(r.probe.baseline), 'during storm': p(r.probe.during),
+        'steal %': r.load.stealPct, 'others CPU %': `${r.probe.baselineLoad.othersCorePct}/${r.load.othersCorePct}`,
+        problems: r.problems ? r.problems.join('; ') : '',
+      };
+    });
+    console.log(table(rows, Object.keys(rows[0])));
+    console.log('(others CPU %: processes not started by this bench, in % of one core, during the no-storm probe / during the storm)');
+    const done = s.allReplayedMs !== null && s.allReplayedMs < 2000 && !s.problems;
+    console.log(`target: every connection recovered with its ${s.missed} events in under 2 s: ${done ? 'MET' : 'MISSED'}`);
   }
 }
 

@@ -18,7 +18,7 @@
 //       connect). SIGUSR1 resets the counters, SIGUSR2 writes them as JSON to --out,
 //       SIGTERM/SIGINT closes all and exits.
 //
-//   psb pub --port P (--redis [--fcall [--maxlen M]] | --nchan) --users N [--uid-fmt b%d]
+//   psb pub --port P (--redis [--fcall [--maxlen M] | --offset-bytes] | --nchan) --users N [--uid-fmt b%d]
 //           [--symbols 20] [--hz 5] [--orders 0.1] [--duration 20] [--out FILE]
 //       The tick workload: every (user, symbol) pair ticks --hz times a second, spread
 //       evenly over 10 ms slots; orders at --orders per user per second. Each event is a
@@ -26,7 +26,9 @@
 //       PUBLISH portfolio:user:<uid> on one connection (replies counted, their receiver
 //       counts summed, error replies counted); with --fcall the same pipelined as
 //       FCALL portfolio_stream_publish 1 portfolio:user:<uid> <json> [M 3600] (history,
-//       SPEC section 8; each reply is the offset); --nchan: one nchan websocket
+//       SPEC section 8; each reply is the offset); --offset-bytes: PUBLISH events that
+//       start with "offset":"<ms>-<seq>", as the function would publish them (the same
+//       bytes without history, for comparison); --nchan: one nchan websocket
 //       publisher per user at /pub/<uid>, frames with a zero mask key, nchan's replies
 //       read and discarded.
 //
@@ -638,8 +640,22 @@ static void resp_scan(resp_scan_t* s, const char* b, size_t n) {
 }
 
 // One pipelined publish of payload to portfolio:user:<uid> (PUBLISH or FCALL).
+static int g_offset_bytes;
+static uint64_t g_fake_seq;
 static void redis_publish(pconn_t* p, int fcall, const char* maxlen, const char* uid, const char* payload, int plen) {
-  char chan[128], cmd[512];
+  char chan[128], cmd[512], with_off[640];
+  if (g_offset_bytes && !fcall && plen > 1 && payload[0] == '{') {
+    static long long last_ms;
+    long long ms = (long long)now_ms();
+    g_fake_seq = ms == last_ms ? g_fake_seq + 1 : 0;  // like a stream id: <ms>-<seq within that ms>
+    last_ms = ms;
+    int hl = snprintf(with_off, sizeof with_off, "{\"offset\":\"%lld-%llu\",", ms, (unsigned long long)g_fake_seq);
+    if (hl + plen - 1 < (int)sizeof with_off) {
+      memcpy(with_off + hl, payload + 1, plen - 1);
+      payload = with_off;
+      plen = hl + plen - 1;
+    }
+  }
   int cl = snprintf(chan, sizeof chan, "portfolio:user:%s", uid);
   int n;
   if (fcall)
@@ -667,6 +683,7 @@ static int run_pub(void) {
   double duration = atof(opt("--duration", "20"));
   const char* outp = opt("--out", NULL);
   int fcall = opt("--fcall", NULL) != NULL;
+  g_offset_bytes = opt("--offset-bytes", NULL) != NULL;
   const char* maxlen = opt("--maxlen", NULL);
   if (maxlen && strspn(maxlen, "0123456789") != strlen(maxlen)) die("--maxlen: digits only");
   const int slot_ms = 10;

@@ -33,7 +33,7 @@ export function buildPsb() {
 // kind: 'ps' (our module), 'plain' (our module loaded, idle keepalive HTTP on
 // /plain), 'nchan' (Debian's nchan only). o: { window, maxConnections, stats,
 // history (true: portfolio_stream_history on at /ws/portfolio), extra (more
-// http-level portfolio_stream_* directives) }
+// http-level portfolio_stream_* directives), multiAccept (default true) }
 export function renderConfig(dir, port, kind, o = {}) {
   const user = process.getuid && process.getuid() === 0 ? 'user root;' : '';
   const loadPs = kind === 'ps' || kind === 'plain';
@@ -59,7 +59,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log notice;
 worker_shutdown_timeout 5s;
 ${user}
-events { worker_connections 20000; multi_accept on; }
+events { worker_connections 20000; multi_accept ${o.multiAccept === false ? 'off' : 'on'}; }
 http {
     access_log off;
     keepalive_timeout 600s;
