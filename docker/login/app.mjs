@@ -7,7 +7,9 @@
 //   GET  /demo/login            a login form (user name)
 //   POST /demo/login, /login    user=<name>: new session, 303 to /demo/ (Set-Cookie)
 //   GET|POST /demo/logout, /logout   destroys the session, 303 to /demo/
-//   GET  /me                    {"userId": ...|null}
+//   GET  /api/me, /me           {"userId": ...}, 401 without a session (the page's checkSession)
+//   GET  /api/portfolio         the portfolio snapshot the demo page loads at start and after a
+//                               reconnect that lost events (a real app serves it from its REST API)
 //   GET  /healthz               200 once Redis answers
 //
 // Environment: REDIS_URL (redis://redis:6379), SESSION_SECRET (the secret
@@ -82,7 +84,25 @@ app.all(['/demo/logout', '/logout'], (req, res, next) => {
   });
 });
 
-app.get('/me', (req, res) => res.set('Cache-Control', 'no-store').json({ userId: req.session.userId ?? null }));
+app.get(['/api/me', '/me'], (req, res) => {
+  res.set('Cache-Control', 'no-store');
+  if (req.session.userId === undefined) return res.status(401).json({ userId: null });
+  res.json({ userId: req.session.userId });
+});
+
+// The same starting point as scripts/demo's; the publisher moves it (avgPrice gives the P&L).
+const snapshot = {
+  positions: [
+    { symbol: 'AAPL', quantity: 100, price: 175, avgPrice: 170 },
+    { symbol: 'MSFT', quantity: 50, price: 400, avgPrice: 400 },
+  ],
+  account: { cash: 25000, equity: 85000, dayPnl: 0 },
+};
+app.get('/api/portfolio', (req, res) => {
+  res.set('Cache-Control', 'no-store');
+  if (req.session.userId === undefined) return res.status(401).json({ error: 'not logged in' });
+  res.json(snapshot);
+});
 
 app.get('/healthz', async (req, res) => {
   try {

@@ -25,6 +25,7 @@ await client.connect();
 
 const rnd = (n) => Math.floor(Math.random() * n);
 const symbols = ['AAPL', 'MSFT', 'TSLA', 'NVDA'];
+const avgPrice = { AAPL: 170, MSFT: 400, TSLA: 250, NVDA: 300 }; // the page shows P&L
 
 // user ids of the live sessions (the field nginx reads: userId, or passport.user)
 let users = new Set(fixedUsers);
@@ -49,7 +50,7 @@ async function tick() {
     const ch = channelPrefix + user;
     const pub = (ev) => client.publish(ch, JSON.stringify({ ...ev, ts: Date.now() }));
     const s = symbols[rnd(4)];
-    await pub({ type: 'position_update', key: s, data: { symbol: s, quantity: rnd(500) + 1, price: Number(price) } });
+    await pub({ type: 'position_update', key: s, data: { symbol: s, quantity: rnd(500) + 1, price: Number(price), avgPrice: avgPrice[s] } });
     if (n % 5 === 0) {
       for (const b of ['AAPL', 'AAPL', 'MSFT', 'AAPL']) {
         await pub({ type: 'position_update', key: b, data: { symbol: b, quantity: rnd(500) + 1 } });
@@ -57,8 +58,9 @@ async function tick() {
       await pub({ type: 'account_update', data: { cash: rnd(100000), equity: rnd(500000) } });
     }
     if (n % 7 === 0) {
-      await pub({ type: 'order_update', data: { orderId: `ord-${n}`, symbol: s, status: 'filled' } });
-      await pub({ type: 'trade_executed', data: { symbol: s, side: 'buy', quantity: rnd(50) + 1, price: Number(price) } });
+      const fill = { orderId: `ord-${n}`, symbol: s, side: 'buy', quantity: (n % 50) + 1, price: Number(price) };
+      await pub({ type: 'order_update', data: { ...fill, status: 'filled' } });
+      await pub({ type: 'trade_executed', data: fill });
     }
   }
 }
