@@ -56,8 +56,12 @@ struct Offer {
       valid = false;
     }
   }
-  // zlib's raw deflate cannot use a 256-byte window.
-  bool acceptable() const { return valid && (!server_bits_seen || server_bits >= 9); }
+  // Only the full window (issue 15): every connection must be able to take
+  // the one frame compressed per event; a smaller window would mean
+  // compressing each event again for each such connection (13 times the
+  // worker's CPU for 1,000 clients asking for 2^9). RFC 7692 7.1.2.1 lets the
+  // server decline; the next offer is tried, else no extension.
+  bool acceptable() const { return valid && (!server_bits_seen || server_bits == 15); }
 };
 
 // Walks one header value: a comma-separated list of extensions.

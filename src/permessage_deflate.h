@@ -32,10 +32,10 @@ namespace ps {
 
 // What the server agreed to for one connection.
 struct DeflateParams {
-  // The server's LZ77 window (2^bits), 9..15: the offer's server_max_window_bits,
-  // 15 when it had none.
+  // The server's LZ77 window (2^bits). Always 15 since negotiation declines
+  // smaller windows (issue 15); kept for the response and the callers.
   std::uint8_t server_window_bits = 15;
-  bool server_window_requested = false;  // echo server_max_window_bits in the response
+  bool server_window_requested = false;  // echo server_max_window_bits=15 in the response
   bool client_no_context_takeover = true;
 };
 
@@ -53,9 +53,12 @@ struct DeflateServerOptions {
 // (and the next one tried) when it has an unknown or duplicated parameter, a
 // parameter value that is not 8..15 without leading zeros, a
 // client_no_context_takeover / server_no_context_takeover with a value, a
-// server_max_window_bits without a value, or server_max_window_bits=8 (zlib
-// cannot compress with a 256-byte window). Malformed syntax declines the offer
-// it is in. Never fails the handshake: nullopt means "no extension".
+// server_max_window_bits without a value, or server_max_window_bits below 15:
+// one frame compressed per event serves every connection only with the full
+// window, and compressing again per connection for a smaller one costs the
+// worker about 13 times the CPU (issue 15; RFC 7692 7.1.2.1 allows declining).
+// server_max_window_bits=15 is accepted and echoed. Malformed syntax declines
+// the offer it is in. Never fails the handshake: nullopt means "no extension".
 std::optional<DeflateParams> negotiate_permessage_deflate(const std::string_view* header_values,
                                                           std::size_t count,
                                                           const DeflateServerOptions& options = {});

@@ -522,7 +522,7 @@ function hexOf(s) { return Buffer.from(s, 'hex'); }
     ['permessage-deflate; client_no_context_takeover', AGREED],
     ['permessage-deflate; server_no_context_takeover', AGREED],
     ['permessage-deflate; client_max_window_bits=9', AGREED],
-    ['permessage-deflate; server_max_window_bits=9', `${AGREED}; server_max_window_bits=9`],
+    ['permessage-deflate; server_max_window_bits=9, permessage-deflate', AGREED],  // a smaller window is declined (issue 15)
     ['permessage-deflate; server_max_window_bits=15; client_max_window_bits=15', `${AGREED}; server_max_window_bits=15`],
     ['permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits', AGREED],
   ];
@@ -533,6 +533,8 @@ function hexOf(s) { return Buffer.from(s, 'hex'); }
   accept('13.9.1', 'offer "permessage-deflate; server_max_window_bits=8" is declined: no extension, plain text works',
     [text(SUB_MSG)], [SUBSCRIBED], { ext: 'permessage-deflate; server_max_window_bits=8', extExpect: undefined });
   fail('13.9.2', 'declined offer: RSV1 stays a protocol error', [ztext(SUB_MSG)], 1002, { ext: 'permessage-deflate; server_max_window_bits=8', extExpect: undefined });
+  accept('13.10.1', 'offer "permessage-deflate; server_max_window_bits=9" is declined (issue 15): no extension, plain text works',
+    [text(SUB_MSG)], [SUBSCRIBED], { ext: 'permessage-deflate; server_max_window_bits=9', extExpect: undefined });
   // Failures with the extension on.
   fail('12.5.1', 'compressed message over max_message_size once inflated', [ztext(messageOfSize(LIMIT + 1).buf)], 1009, { ...D, path: '/ws/limit' });
   accept('12.5.2', 'compressed message of exactly max_message_size', [ztext(messageOfSize(LIMIT).buf)], [J(messageOfSize(LIMIT).reply)], { ...D, path: '/ws/limit' });

@@ -80,11 +80,15 @@ describe('permessage-deflate', () => {
     assert.equal(await ext(h(CHROME)), AGREED, 'Chrome / ws');
     assert.equal(await ext(h('permessage-deflate')), AGREED, 'Firefox');
     assert.equal(await ext(h('permessage-deflate; client_no_context_takeover; server_no_context_takeover')), AGREED);
-    assert.equal(await ext(h('permessage-deflate; server_max_window_bits=10')), `${AGREED}; server_max_window_bits=10`);
+    // Issue 15: a smaller server window is declined (one compressed frame per event serves
+    // only full-window connections); a later offer is taken; 15 is echoed.
+    assert.equal(await ext(h('permessage-deflate; server_max_window_bits=15')), `${AGREED}; server_max_window_bits=15`);
+    assert.equal(await ext(h('permessage-deflate; server_max_window_bits=9, permessage-deflate')), AGREED);
     assert.equal(await ext(h('permessage-deflate; server_max_window_bits=8, permessage-deflate')), AGREED);
     assert.equal(await ext(h('x-custom', 'permessage-deflate')), AGREED, 'offers across headers');
     assert.equal(await ext({}), undefined, 'not offered');
-    for (const bad of ['permessage-deflate; server_max_window_bits=8', 'permessage-deflate; bogus', 'x-webkit-deflate-frame',
+    for (const bad of ['permessage-deflate; server_max_window_bits=8', 'permessage-deflate; server_max_window_bits=9',
+      'permessage-deflate; server_max_window_bits=14; client_max_window_bits', 'permessage-deflate; bogus', 'x-webkit-deflate-frame',
       'permessage-deflate; server_max_window_bits=16', 'permessage-deflate; client_no_context_takeover=1']) {
       const r = await env.handshake({ cookie, ...h(bad) });
       assert.equal(r.status, 101, `${bad}: declined, not a handshake failure`);

@@ -60,21 +60,40 @@ TEST(DeflateNegotiation, ClientParamsAccepted) {
             kBasic);
 }
 
-TEST(DeflateNegotiation, ServerMaxWindowBitsIsHonoured) {
-  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=10"}),
-            std::string(kBasic) + "; server_max_window_bits=10");
-  auto p = negotiate({"permessage-deflate; server_max_window_bits=9"});
+TEST(DeflateNegotiation, SmallerServerWindowsAreDeclined) {
+  // Issue 15: only the full window shares one compressed frame per event.
+  for (int bits = 8; bits <= 14; ++bits) {
+    const std::string offer = "permessage-deflate; server_max_window_bits=" + std::to_string(bits);
+    EXPECT_FALSE(negotiate({offer.c_str()})) << offer;
+    EXPECT_FALSE(negotiate({(offer + "; client_max_window_bits").c_str()})) << offer;
+  }
+  // 15 is what the server uses anyway: accepted and echoed.
+  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=15"}),
+            std::string(kBasic) + "; server_max_window_bits=15");
+  auto p = negotiate({"permessage-deflate; server_max_window_bits=15"});
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->server_window_bits, 9);
+  EXPECT_EQ(p->server_window_bits, 15);
   EXPECT_TRUE(p->server_window_requested);
-  EXPECT_EQ(negotiate({"permessage-deflate; server_max_window_bits=15"})->server_window_bits, 15);
-  // 8: zlib's raw deflate cannot do it -> that offer is declined, the next taken.
-  EXPECT_FALSE(negotiate({"permessage-deflate; server_max_window_bits=8"}));
+  // A later offer without the parameter (or with 15) is taken instead.
+  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=9, permessage-deflate"}), kBasic);
+  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=10; client_max_window_bits, "
+                      "permessage-deflate; client_max_window_bits"}),
+            kBasic);
+  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=12",
+                      "permessage-deflate; server_max_window_bits=15"}),
+            std::string(kBasic) + "; server_max_window_bits=15");
   EXPECT_EQ(
       response(
           {"permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=12"}),
-      std::string(kBasic) + "; server_max_window_bits=12");
-  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=8, permessage-deflate"}), kBasic);
+      "(declined)");
+  // Whatever the offers, an accepted one never has a window below 15.
+  for (const char* offer : {"permessage-deflate; server_max_window_bits=9", "permessage-deflate",
+                            "permessage-deflate; server_max_window_bits=\"11\"",
+                            "permessage-deflate; client_max_window_bits=9"}) {
+    if (auto q = negotiate({offer})) {
+      EXPECT_EQ(q->server_window_bits, 15) << offer;
+    }
+  }
 }
 
 TEST(DeflateNegotiation, InvalidOffersAreDeclinedNotFatal) {
@@ -112,17 +131,19 @@ TEST(DeflateNegotiation, SyntaxDetails) {
   // Case-insensitive names, optional whitespace, empty list elements.
   EXPECT_EQ(response({"PerMessage-Deflate; Client_Max_Window_Bits; SERVER_NO_CONTEXT_TAKEOVER"}), kBasic);
   EXPECT_EQ(
-      response({" \t permessage-deflate \t;  client_max_window_bits = 15 ; server_max_window_bits=11 "}),
-      std::string(kBasic) + "; server_max_window_bits=11");
+      response({" \t permessage-deflate \t;  client_max_window_bits = 15 ; server_max_window_bits=15 "}),
+      std::string(kBasic) + "; server_max_window_bits=15");
   EXPECT_EQ(response({",, ,permessage-deflate,"}), kBasic);
   // Quoted values, with escapes, must unescape to a token.
-  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=\"13\""}),
-            std::string(kBasic) + "; server_max_window_bits=13");
+  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=\"15\""}),
+            std::string(kBasic) + "; server_max_window_bits=15");
+  EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=\"1\\5\""}),
+            std::string(kBasic) + "; server_max_window_bits=15");
   EXPECT_EQ(response({"permessage-deflate; server_max_window_bits=\"1\\3\""}),
-            std::string(kBasic) + "; server_max_window_bits=13");
+            "(declined)");  // valid, but 13
   // A comma inside a quoted string does not end the element.
-  EXPECT_EQ(response({"foo; a=\"x,permessage-deflate\", permessage-deflate; server_max_window_bits=10"}),
-            std::string(kBasic) + "; server_max_window_bits=10");
+  EXPECT_EQ(response({"foo; a=\"x,permessage-deflate\", permessage-deflate; server_max_window_bits=15"}),
+            std::string(kBasic) + "; server_max_window_bits=15");
   EXPECT_FALSE(negotiate({"foo; a=\"x, permessage-deflate"}));  // unterminated: nothing after it
   // Other extensions before it are skipped.
   EXPECT_EQ(response({"x-webkit-deflate-frame, foo; bar=1; baz", "permessage-deflate"}), kBasic);
