@@ -2,9 +2,8 @@
 // connections (events, connect and handshake, timers, backoff, teardown).
 // See ngx_ps_redis_internal.h for ownership and lifetimes.
 
-#include <sys/ioctl.h>
-
 #include "ngx_ps_redis_internal.h"
+#include "ngx_ps_redis_read.h"
 
 namespace ngx_ps_redis_internal {
 
@@ -192,20 +191,35 @@ void conn_progress(ps_conn* pc) {
 
 namespace {
 
+// Not redisAsyncHandleRead: the socket is read here, through the reply guard
+// (ngx_ps_redis_read.h), so that no reply over the connection's limit is ever
+// buffered. Up to 16 reads of 16 KiB (what hiredis reads per call) per event,
+// so a pub/sub burst is not read one slice per event loop iteration; level-
+// triggered, the rest comes with the next iteration. pc outlives its context;
+// ev_cleanup nulls pc->ac.
 void on_read(ngx_event_t* ev) noexcept {
   auto* c = static_cast<ngx_connection_t*>(ev->data);
   auto* pc = static_cast<ps_conn*>(c->data);
-  // hiredis reads at most 16 KiB per call: drain what the socket holds (up
-  // to 16 calls) so a pub/sub burst is not read one 16 KiB slice per event
-  // loop iteration. pc outlives its context; ev_cleanup nulls pc->ac.
   for (int i = 0; i < 16 && pc->ac != nullptr; i++) {
-    if (i > 0) {
-      int avail = 0;
-      if (ioctl(pc->ac->c.fd, FIONREAD, &avail) != 0 || avail <= 0) {
-        break;
+    redisAsyncContext* ac = pc->ac;
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+      // Readable before the first write event (e.g. a refused connect):
+      // hiredis' write path finishes or fails the connect and reads nothing.
+      redisAsyncHandleWrite(ac);  // may free the context and c
+      if (pc->ac != ac || !(ac->c.flags & REDIS_CONNECTED)) {
+        return;
       }
     }
-    redisAsyncHandleRead(pc->ac);  // may free the context and c
+    const char* why = nullptr;
+    switch (read_once(pc, &why)) {  // may free the context and c
+      case read_rc::more:
+        break;
+      case read_rc::drained:
+        return;
+      case read_rc::failed:
+        conn_fail(pc, why);
+        return;
+    }
   }
 }
 
@@ -368,6 +382,7 @@ void conn_start(ps_conn* pc) {
 
   pc->ac = ac;
   pc->c = c;
+  read_start(pc);
   pc->state = conn_state::connecting;
   pc->answered = false;
   pc->fail = nullptr;

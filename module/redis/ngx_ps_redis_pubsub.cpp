@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ngx_ps_redis_internal.h"
+#include "ngx_ps_redis_read.h"
 
 namespace ngx_ps_redis_internal {
 
@@ -54,7 +55,10 @@ void on_pubsub_reply(redisAsyncContext* ac, void* r, void*) noexcept {
   try {
     if (kind == "message") {
       if (h.message != nullptr && !ours) {
-        h.message(channel, reply_sv(reply->element[2]));
+        // A null payload is one the reply guard discarded for its size (Redis
+        // never publishes one): see read_oversize_payload.
+        h.message(channel, reply->element[2]->type == REDIS_REPLY_NIL ? read_oversize_payload()
+                                                                      : reply_sv(reply->element[2]));
       }
     } else if (kind == "subscribe" || kind == "unsubscribe") {
       if (worker.sub.outstanding > 0) {
