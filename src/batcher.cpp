@@ -102,8 +102,9 @@ bool Batcher::on_event(EventPtr ev, std::int64_t now_ms, Output& out) {
     if (pending_.empty()) {
       emit_bare(std::move(ev), now_ms, out);
     } else {
-      pending_bytes_ += ev->json_size();
-      pending_.push_back(std::move(ev));
+      const std::size_t size = ev->json_size();
+      pending_.push_back(std::move(ev));  // if this throws, nothing has changed
+      pending_bytes_ += size;
       emit_pending(now_ms, out);
     }
     return true;

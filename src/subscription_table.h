@@ -99,7 +99,8 @@ class SubscriptionTable {
   // A local connection wants `channel`: creates the entry if needed and
   // counts the reference. The command to send now, if any (subscribe only
   // when the link is up and nothing is subscribed or in flight); live() of
-  // the entry says whether messages already flow.
+  // the entry says whether messages already flow. Throws std::bad_alloc
+  // (a new channel only); then the table is unchanged.
   std::pair<Entry*, Command> acquire(std::string_view channel) {
     auto it = entries_.find(channel);
     if (it == entries_.end()) {
@@ -193,15 +194,18 @@ class SubscriptionTable {
   // The pub/sub connection is ready (first connect and every reconnect):
   // marks the link up and returns the channels to SUBSCRIBE now, each marked
   // in flight (the caller may pack them into commands of a few hundred).
+  // Throws std::bad_alloc; then nothing has changed (the link is still
+  // down, nothing is in flight) and a later call returns every channel.
   std::vector<std::string> resubscribe_all() {
-    link_up_ = true;
+    auto wanted = [](const Entry& e) { return e.refs_ > 0 && !e.confirmed_ && !e.in_flight_; };
     std::vector<std::string> out;
     for (auto& kv : entries_) {
-      Entry& e = *kv.second;
-      if (e.refs_ > 0 && !e.confirmed_ && !e.in_flight_) {
-        e.in_flight_ = true;
-        out.push_back(e.channel_);
-      }
+      if (wanted(*kv.second)) out.push_back(kv.second->channel_);
+    }
+    // Only now that the list exists: marked in flight, sent by the caller.
+    link_up_ = true;
+    for (auto& kv : entries_) {
+      if (wanted(*kv.second)) kv.second->in_flight_ = true;
     }
     return out;
   }
