@@ -319,6 +319,33 @@ def resume_queries():
         write("resume_query", name, bytes([limit, seed]) + data)
 
 
+def resp_streams():
+    # byte 0: max_bulk (% 32), byte 1: max_line (% 64), byte 2: chunking seed
+    def bulk(b):
+        return b"$%d\r\n%s\r\n" % (len(b), b)
+
+    def message(ch, payload):
+        return b"*3\r\n" + bulk(b"message") + bulk(ch) + bulk(payload)
+
+    seeds = {
+        "message_passes": (31, 63, 1, message(b"portfolio:user:1", b'{"type":"order_update"}')),
+        "message_discarded": (8, 63, 2, message(b"ch", b"x" * 40) + message(b"ch", b"ok")),
+        "boundary": (8, 63, 3, bulk(b"a" * 8) + bulk(b"b" * 9)),
+        "subscribe_reply": (31, 63, 4, b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"),
+        "scalars": (4, 20, 5, b"+OK\r\n-ERR x\r\n:0\r\n:-9223372036854775808\r\n$-1\r\n*-1\r\n*0\r\n$0\r\n\r\n"),
+        "nested": (4, 8, 6, b"*1\r\n" * 8 + b":1\r\n" + b"*2\r\n*1\r\n$5\r\nabcde\r\n$1\r\nz\r\n"),
+        "too_deep": (4, 8, 7, b"*1\r\n" * 9 + b":1\r\n"),
+        "lines_with_cr": (4, 8, 8, b"+a\rb\r\r\n-\n\r\r\n"),
+        "huge_length": (4, 8, 9, b"$9223372036854775807\r\nabc"),
+        "overflow": (4, 8, 10, b"$9223372036854775808\r\n"),
+        "no_crlf_after_payload": (4, 8, 11, b"$2\r\nabXY"),
+        "bad_numbers": (4, 8, 12, b":01\r\n"),
+        "cut_message": (8, 63, 13, message(b"ch", b"y" * 30)[:-7]),
+    }
+    for name, (bulk_limit, line_limit, seed, data) in seeds.items():
+        write("resp_guard", name, bytes([bulk_limit, line_limit, seed]) + data)
+
+
 if __name__ == "__main__":
     frames()
     handshakes()
@@ -330,3 +357,4 @@ if __name__ == "__main__":
     deflate_offers()
     inflates()
     resume_queries()
+    resp_streams()
