@@ -25,10 +25,11 @@ if (( $(ulimit -n) < 10100 )); then
 fi
 mkdir -p "$PS_BUILD/bench"
 cc -O2 -Wall -o "$PS_BUILD/psb" "$here/psb.c"
+cc -O2 -Wall -o "$PS_BUILD/bare" "$here/bare.c"   # the bare reference server (latency)
 
 benches=("$@")
 (( ${#benches[@]} )) || benches=(idle_memory ticks history)
 for b in "${benches[@]}"; do
   echo "=== $b ($(date -u +%FT%TZ))"
-  timeout 900 node "$here/$b.mjs"
+  timeout "${BENCH_TIMEOUT:-900}" node "$here/$b.mjs"
 done
