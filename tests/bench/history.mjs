@@ -426,6 +426,7 @@ function report(out) {
       const c = r.clientsOneSecondLater;
       return {
         run: r.resume ? 'resume (history on)' : 'no history, no since',
+        'last connect() issued ms': r.clients.allOpenedMs.toFixed(0),
         'all connected ms': r.allConnectedMs ?? '-',
         'all replayed ms': r.resume ? (r.allReplayedMs ?? 'never') : '-',
         'replayed per conn first/p50/p99/last ms': r.resume ? ['first', 'p50', 'p99', 'last'].map((k) => r.replayCompleteMs[k].toFixed(0)).join('/') : '-',

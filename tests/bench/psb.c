@@ -17,6 +17,11 @@
 //       it prints "COMPLETE <ms>" once every connection has K events (ms since the first
 //       connect). SIGUSR1 resets the counters, SIGUSR2 writes them as JSON to --out,
 //       SIGTERM/SIGINT closes all and exits.
+//       An event with "tus" (publish time in microseconds) before its "ts" also goes
+//       into a fine age histogram (fineAgeMs, 10 us buckets). orderEvents counts
+//       order_update/trade_executed events; allEvents/allOrderEvents are never reset.
+//       --screen MS: per connection and "key", the newest ts received (what a trader
+//       sees); every MS ms the age of each of them is sampled (screenAgeMs).
 //
 //   psb pub --port P (--redis [--fcall [--maxlen M] | --offset-bytes] | --nchan) --users N [--uid-fmt b%d]
 //           [--symbols 20] [--hz 5] [--orders 0.1] [--duration 20] [--out FILE]
@@ -31,6 +36,9 @@
 //       bytes without history, for comparison); --nchan: one nchan websocket
 //       publisher per user at /pub/<uid>, frames with a zero mask key, nchan's replies
 //       read and discarded.
+//       --channel NAME: every event to that one channel (Redis) or /pub/NAME (nchan),
+//       with --users 1 (a broadcast stream). --tus: each event also carries "tus", its
+//       publish time in microseconds, before "ts".
 //
 // Single-threaded, non-blocking, bounded: no retries, no unbounded buffers beyond the
 // kernel's; everything goes to 127.0.0.x.
@@ -133,14 +141,24 @@ typedef struct {
   uint64_t off_ms, off_seq;  // the highest offset received (history on)
   int has_off;
   double complete_ms;  // --expect-events: when it had them (ms since the first connect), else 0
+  struct screen_key { uint32_t h; double ts; } * keys;  // --screen: newest ts per "key" (64 slots)
 } conn_t;
 
 #define AGE_BUCKETS 60000  // 1 ms buckets, 0..60 s
+#define FINE_BUCKETS 10000  // 10 us buckets, 0..100 ms
 static struct {
   uint64_t frames, text_frames, event_frames, batch_frames, order_frames, events, pings, closes, bytes;
   uint64_t offset_events, offset_regressions;
   uint64_t age_hist[AGE_BUCKETS + 1];
   double age_max, age_sum;
+  uint64_t order_events;               // order_update/trade_executed events
+  uint64_t fine_hist[FINE_BUCKETS];    // ages from "tus" (us): 10 us buckets below 100 ms,
+  uint64_t fine_coarse[AGE_BUCKETS + 1];  // 1 ms buckets above
+  uint64_t fine_n;
+  double fine_max;
+  uint64_t screen_hist[AGE_BUCKETS + 1];  // --screen: sampled age of the newest value per key
+  uint64_t screen_samples, screen_key_overflow;
+  double screen_max;
   double t_start;
 } st;
 
@@ -153,7 +171,9 @@ static char** paths;
 static int n_paths;
 // Not reset by SIGUSR1: what the `connected` frames said, and --expect-events.
 static uint64_t g_recovered_true, g_recovered_false, g_expect, g_complete;
-static double g_t_begin, g_last_complete;
+static double g_t_begin, g_last_complete, g_all_opened;
+static uint64_t g_all_events, g_all_order_events;  // not reset by SIGUSR1 either
+static int g_screen_ms;                             // --screen MS: sample every MS ms
 static char* srcs[64];
 static int n_srcs;
 static const char *g_path, *g_path_fmt;
@@ -254,11 +274,45 @@ static void on_text(conn_t* c, const char* p, size_t n) {
   double now = now_ms();
   const char* end = p + n;
   const char* q = p;
+  const char* seg = p;  // this event's members before its "ts" (type, key, tus)
   while ((q = memmem(q, end - q, "\"ts\":", 5)) != NULL) {
+    size_t sl = (size_t)(q - seg);
     q += 5;
     double ts = strtod(q, NULL);
     double age = now - ts;
     if (age < 0) age = 0;
+    g_all_events++;
+    if (memmem(seg, sl, "\"type\":\"order_update\"", 21) || memmem(seg, sl, "\"type\":\"trade_executed\"", 23)) {
+      st.order_events++;
+      g_all_order_events++;
+    }
+    const char* tu = sl > 7 ? memmem(seg, sl, "\"tus\":", 6) : NULL;
+    if (tu) {  // microseconds: the fine histogram
+      double fa = now - strtod(tu + 6, NULL) / 1000.0;
+      if (fa < 0) fa = 0;
+      st.fine_n++;
+      if (fa > st.fine_max) st.fine_max = fa;
+      if (fa < 100) st.fine_hist[(size_t)(fa * 100)]++;
+      else st.fine_coarse[fa > AGE_BUCKETS ? AGE_BUCKETS : (size_t)fa]++;
+      ts = strtod(tu + 6, NULL) / 1000.0;
+    }
+    const char* k = g_screen_ms && sl > 8 ? memmem(seg, sl, "\"key\":\"", 7) : NULL;
+    if (k) {  // the newest ts per key on this connection's "screen"
+      k += 7;
+      const char* ke = memchr(k, '"', (size_t)(q - k));
+      uint32_t h = 2166136261u;
+      for (const char* x = k; ke && x < ke; x++) h = (h ^ (unsigned char)*x) * 16777619u;
+      if (!h) h = 1;
+      if (!c->keys && !(c->keys = calloc(64, sizeof *c->keys))) die("oom");
+      int slot = -1;
+      for (int j = 0; j < 64 && slot < 0; j++) {
+        int jj = (int)((h + j) & 63);
+        if (c->keys[jj].h == h || c->keys[jj].h == 0) slot = jj;
+      }
+      if (slot < 0) st.screen_key_overflow++;
+      else if (c->keys[slot].h == 0 || ts > c->keys[slot].ts) { c->keys[slot].h = h; c->keys[slot].ts = ts; }
+    }
+    seg = q;
     st.events++;
     c->events++;
     st.age_sum += age;
@@ -349,6 +403,7 @@ static void open_more(void) {
     c->state = ST_CONNECTING;
     struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
     epoll_ctl(g_epfd, EPOLL_CTL_ADD, c->fd, &ev);
+    if (next_to_open == n_conns) g_all_opened = mono_ms() - g_t_begin;  // the last connect() issued
   }
 }
 
@@ -399,6 +454,45 @@ static void on_readable(conn_t* c) {
   }
 }
 
+// --screen: the age of every connection's newest value per key, now.
+static void screen_sample(void) {
+  double now = now_ms();
+  for (int i = 0; i < n_conns; i++) {
+    conn_t* c = &conns[i];
+    if (c->state != ST_OPEN || !c->keys) continue;
+    for (int j = 0; j < 64; j++) {
+      if (!c->keys[j].h) continue;
+      double a = now - c->keys[j].ts;
+      if (a < 0) a = 0;
+      if (a > st.screen_max) st.screen_max = a;
+      st.screen_hist[a > AGE_BUCKETS ? AGE_BUCKETS : (size_t)a]++;
+      st.screen_samples++;
+    }
+  }
+}
+// Percentile q of a histogram of n 1 ms buckets (upper bound of the bucket).
+static double hist_pct(const uint64_t* h, int n, uint64_t tot, double q) {
+  uint64_t acc = 0;
+  for (int i = 0; i < n && tot; i++) {
+    acc += h[i];
+    if ((double)acc >= q * (double)tot) return i + 1;
+  }
+  return 0;
+}
+// The same over the fine histogram (10 us buckets) and its 1 ms tail.
+static double fine_pct(double q) {
+  uint64_t acc = 0;
+  for (int i = 0; i < FINE_BUCKETS && st.fine_n; i++) {
+    acc += st.fine_hist[i];
+    if ((double)acc >= q * (double)st.fine_n) return (i + 1) / 100.0;
+  }
+  for (int i = 0; i <= AGE_BUCKETS && st.fine_n; i++) {
+    acc += st.fine_coarse[i];
+    if ((double)acc >= q * (double)st.fine_n) return i + 1;
+  }
+  return 0;
+}
+
 static void write_stats(const char* path) {
   double dur = (now_ms() - st.t_start) / 1000.0;
   FILE* f = path ? fopen(path, "w") : stdout;
@@ -440,7 +534,10 @@ static void write_stats(const char* path) {
           "\"maxEventFramesOneConn\":%llu,\"ageMs\":{\"mean\":%.2f,\"p50\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%.1f},"
           "\"minEventsOneConn\":%llu,\"maxEventsOneConn\":%llu,\"offsetEvents\":%llu,\"offsetRegressions\":%llu,"
           "\"recoveredTrue\":%llu,\"recoveredFalse\":%llu,\"expectEvents\":%llu,\"complete\":%d,"
-          "\"completeMs\":{\"first\":%.1f,\"p50\":%.1f,\"p99\":%.1f,\"last\":%.1f}}\n",
+          "\"completeMs\":{\"first\":%.1f,\"p50\":%.1f,\"p99\":%.1f,\"last\":%.1f},\"allOpenedMs\":%.1f,"
+          "\"orderEvents\":%llu,\"allEvents\":%llu,\"allOrderEvents\":%llu,"
+          "\"fineAgeMs\":{\"n\":%llu,\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f,\"max\":%.2f},"
+          "\"screenAgeMs\":{\"samples\":%llu,\"p50\":%.0f,\"p99\":%.0f,\"p999\":%.0f,\"max\":%.1f,\"keyOverflow\":%llu}}\n",
           dur, n_conns, open, n_ready, n_failed, (unsigned long long)st.frames, (unsigned long long)st.text_frames,
           (unsigned long long)st.event_frames, (unsigned long long)st.batch_frames, (unsigned long long)st.order_frames, (unsigned long long)st.events,
           (unsigned long long)st.pings, (unsigned long long)st.closes, (unsigned long long)st.bytes,
@@ -448,7 +545,13 @@ static void write_stats(const char* path) {
           (unsigned long long)p999, st.age_max, (unsigned long long)mine, (unsigned long long)maxe,
           (unsigned long long)st.offset_events, (unsigned long long)st.offset_regressions,
           (unsigned long long)g_recovered_true, (unsigned long long)g_recovered_false, (unsigned long long)g_expect, ncm,
-          PCT(0), PCT(0.5), PCT(0.99), PCT(1));
+          PCT(0), PCT(0.5), PCT(0.99), PCT(1), g_all_opened,
+          (unsigned long long)st.order_events, (unsigned long long)g_all_events, (unsigned long long)g_all_order_events,
+          (unsigned long long)st.fine_n, fine_pct(0.5), fine_pct(0.99), fine_pct(0.999), st.fine_max,
+          (unsigned long long)st.screen_samples, hist_pct(st.screen_hist, AGE_BUCKETS + 1, st.screen_samples, 0.5),
+          hist_pct(st.screen_hist, AGE_BUCKETS + 1, st.screen_samples, 0.99),
+          hist_pct(st.screen_hist, AGE_BUCKETS + 1, st.screen_samples, 0.999), st.screen_max,
+          (unsigned long long)st.screen_key_overflow);
 #undef PCT
   free(cm);
   if (path) fclose(f);
@@ -496,6 +599,7 @@ static int run_conns(void) {
       if (strlen(paths[i]) >= 512) die("%s: path %d is longer than 511 bytes", pf, i + 1);
   }
   g_max_inflight = atoi(opt("--inflight", "256"));
+  g_screen_ms = atoi(opt("--screen", "0"));
   if (g_max_inflight < 1) g_max_inflight = 1;
   g_expect = strtoull(opt("--expect-events", "0"), NULL, 10);
   const char* s = opt("--src", NULL);
@@ -512,7 +616,7 @@ static int run_conns(void) {
   double t_begin = g_t_begin;
   struct epoll_event evs[512];
   while (!g_stop) {
-    int n = epoll_wait(g_epfd, evs, 512, 100);
+    int n = epoll_wait(g_epfd, evs, 512, g_screen_ms && g_screen_ms < 100 ? g_screen_ms : 100);
     for (int i = 0; i < n; i++) {
       conn_t* c = evs[i].data.ptr;
       if (c->state == ST_CLOSED) continue;
@@ -536,6 +640,11 @@ static int run_conns(void) {
       completed = 1;
       printf("COMPLETE %.0f\n", g_last_complete);
       fflush(stdout);
+    }
+    if (g_screen_ms) {
+      static double next_sample;
+      double m = mono_ms();
+      if (m >= next_sample) { screen_sample(); next_sample = m + g_screen_ms; }
     }
     if (g_reset) { g_reset = 0; reset_stats(); }
     if (g_dump) { g_dump = 0; write_stats(out); printf("DUMPED\n"); fflush(stdout); }
@@ -642,6 +751,7 @@ static void resp_scan(resp_scan_t* s, const char* b, size_t n) {
 // One pipelined publish of payload to portfolio:user:<uid> (PUBLISH or FCALL).
 static int g_offset_bytes;
 static uint64_t g_fake_seq;
+static const char* g_channel;  // --channel: every event to this one channel
 static void redis_publish(pconn_t* p, int fcall, const char* maxlen, const char* uid, const char* payload, int plen) {
   char chan[128], cmd[512], with_off[640];
   if (g_offset_bytes && !fcall && plen > 1 && payload[0] == '{') {
@@ -656,7 +766,7 @@ static void redis_publish(pconn_t* p, int fcall, const char* maxlen, const char*
       plen = hl + plen - 1;
     }
   }
-  int cl = snprintf(chan, sizeof chan, "portfolio:user:%s", uid);
+  int cl = g_channel ? snprintf(chan, sizeof chan, "%s", g_channel) : snprintf(chan, sizeof chan, "portfolio:user:%s", uid);
   int n;
   if (fcall)
     n = snprintf(cmd, sizeof cmd, "*%d\r\n$5\r\nFCALL\r\n$24\r\nportfolio_stream_publish\r\n$1\r\n1\r\n$%d\r\n%s\r\n$%d\r\n",
@@ -684,6 +794,8 @@ static int run_pub(void) {
   const char* outp = opt("--out", NULL);
   int fcall = opt("--fcall", NULL) != NULL;
   g_offset_bytes = opt("--offset-bytes", NULL) != NULL;
+  g_channel = opt("--channel", NULL);
+  int tus = opt("--tus", NULL) != NULL;
   const char* maxlen = opt("--maxlen", NULL);
   if (maxlen && strspn(maxlen, "0123456789") != strlen(maxlen)) die("--maxlen: digits only");
   const int slot_ms = 10;
@@ -703,7 +815,7 @@ static int run_pub(void) {
       int n = snprintf(req, sizeof req,
                        "GET /pub/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                       uid, port);
+                       g_channel ? g_channel : uid, port);
       if (write(pc[i].fd, req, n) != n) die("nchan publisher handshake write");
       char resp[4096];
       size_t got = 0;
@@ -748,7 +860,10 @@ static int run_pub(void) {
     double late = mono_ms() - due;
     if (late > max_late) max_late = late;
     int phase = slot % period_slots;
-    double ts = (double)(long long)now_ms();
+    double ts_now = now_ms(), ts = (double)(long long)ts_now;
+    char tsj[64];  // "ts":<ms>, with --tus after "tus":<us> (sub-ms ages)
+    if (tus) snprintf(tsj, sizeof tsj, "\"tus\":%lld,\"ts\":%.0f", (long long)(ts_now * 1000), ts);
+    else snprintf(tsj, sizeof tsj, "\"ts\":%.0f", ts);
     long pairs = (long)users * symbols;
     order_acc += users * orders * slot_ms / 1000.0;
     int n_orders = (int)order_acc;
@@ -760,8 +875,8 @@ static int run_pub(void) {
         int s = (int)(pidx % symbols);
         plen = snprintf(payload, sizeof payload,
                         "{\"type\":\"position_update\",\"key\":\"SYM%02d\",\"data\":{\"symbol\":\"SYM%02d\",\"qty\":%d,"
-                        "\"px\":%.2f,\"pnl\":%.2f},\"ts\":%.0f}",
-                        s, s, 100 + s, 100.0 + (slot % 1000) * 0.01, (slot % 500) * 0.5 - 100, ts);
+                        "\"px\":%.2f,\"pnl\":%.2f},%s}",
+                        s, s, 100 + s, 100.0 + (slot % 1000) * 0.01, (slot % 500) * 0.5 - 100, tsj);
       }
       snprintf(uid, sizeof uid, uid_fmt, u);
       if (nchan) {
@@ -783,12 +898,14 @@ static int run_pub(void) {
       int u = (int)((order_seq * 7919) % users);
       order_seq++;
       int plen = snprintf(payload, sizeof payload,
-                          "{\"type\":\"order_update\",\"orderId\":\"o%llu\",\"status\":\"filled\",\"symbol\":\"SYM%02d\",\"ts\":%.0f}",
-                          (unsigned long long)order_seq, (int)(order_seq % symbols), ts);
+                          "{\"type\":\"order_update\",\"orderId\":\"o%llu\",\"status\":\"filled\",\"symbol\":\"SYM%02d\",%s}",
+                          (unsigned long long)order_seq, (int)(order_seq % symbols), tsj);
       snprintf(uid, sizeof uid, uid_fmt, u);
       if (nchan) {
-        unsigned char h[8] = {0x81, (unsigned char)(0x80 | plen), 0, 0, 0, 0};
-        out_append(&pc[u], (char*)h, 6);
+        unsigned char h[8] = {0x81, (unsigned char)(0x80 | plen), 0, 0, 0, 0, 0, 0};
+        size_t hl = 6;  // a zero mask key after the length
+        if (plen >= 126) { h[1] = 0x80 | 126; h[2] = plen >> 8; h[3] = plen & 0xff; hl = 8; }
+        out_append(&pc[u], (char*)h, hl);
         out_append(&pc[u], payload, plen);
       } else {
         redis_publish(&pc[0], fcall, maxlen, uid, payload, plen);
