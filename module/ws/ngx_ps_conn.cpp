@@ -410,7 +410,6 @@ conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_co
     // The handshake always agrees client_no_context_takeover: the shared
     // per-worker Inflater keeps nothing between messages.
     wc->deflate = 1;
-    wc->deflate_window_bits = deflate->server_window_bits;
   }
   wc->recheck.handler = recheck_handler;
   wc->recheck.data = wc;

@@ -60,9 +60,9 @@ struct ngx_ps_conn_t {
   unsigned close_noted : 1;     // the close was logged and counted
   unsigned finalized : 1;
   // permessage-deflate negotiated (always without context takeover in either
-  // direction: no per-connection zlib state). Events go out compressed.
+  // direction, and the full window: offers of a smaller one are declined, so
+  // one compressed frame serves every connection). Events go out compressed.
   unsigned deflate : 1;
-  unsigned deflate_window_bits : 4;  // the server's LZ77 window, 9..15
 
   ngx_ps_conn_t(ngx_connection_t* c, ngx_http_portfolio_stream_loc_conf_t* conf, bool deflate,
                 ngx_ps_limit_slot&& limit_slot)
@@ -85,8 +85,7 @@ struct ngx_ps_conn_t {
         degraded(0),
         close_noted(0),
         finalized(0),
-        deflate(0),
-        deflate_window_bits(15) {}
+        deflate(0) {}
 };
 
 // Makes the connection while the HTTP request still lives: queues the 101

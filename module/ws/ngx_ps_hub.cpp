@@ -126,10 +126,10 @@ void send_command(table_t::Command cmd, std::string_view channel) {
 // on first use, then shared. A bare event's compressed frame is kept on the
 // event (every group and, for broadcasts, every user reuses it); a batch
 // frame's in `batch_cache`, which lives as long as this output.
-ps::SharedBytes deflated_frame(const ps::Batcher::Output& out, conn_t* wc, ps::SharedBytes& batch_cache) {
+ps::SharedBytes deflated_frame(const ps::Batcher::Output& out, ps::SharedBytes& batch_cache) {
   const bool bare = out.events.size() == 1 && out.events.front()->frame.data() == out.frame.data();
   return ps::deflated_frame_cached(bare ? out.events.front()->deflated : batch_cache, out.frame,
-                                   worker_hub->compressor, wc->deflate_window_bits);
+                                   worker_hub->compressor);
 }
 
 // Queues one batcher output on every connection of the group.
@@ -153,7 +153,7 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
     } else if (!wc->connected_sent) {
       return;
     }
-    const ps::SharedBytes& frame = wc->deflate ? deflated_frame(out, wc, batch_deflated) : out.frame;
+    const ps::SharedBytes& frame = wc->deflate ? deflated_frame(out, batch_deflated) : out.frame;
     if (out.events.size() == 1) {
       ngx_ps_conn_send_event(wc, frame, out.events.front());
     } else {
@@ -599,7 +599,7 @@ void ngx_ps_hub_send_events(conn_t* wc, const std::vector<ps::EventPtr>& events)
     if (wc->deflate) {
       ps::SharedBytes cache;
       frame = ps::deflated_frame_cached(chunk.size() == 1 ? chunk.front()->deflated : cache, frame,
-                                        worker_hub->compressor, wc->deflate_window_bits);
+                                        worker_hub->compressor);
     }
     ngx_ps_conn_send(wc, frame);
     frames++;
