@@ -1,0 +1,47 @@
+// The fleet limit's key names and calls (SPEC section 9), as src/fleet.cpp
+// makes them, for tests that talk to redis/portfolio_stream_fleet.lua.
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { crc16, keySlot } from './cluster.mjs';
+
+export const FLEET_LUA = fs.readFileSync(fileURLToPath(new URL('../../../redis/portfolio_stream_fleet.lua', import.meta.url)), 'utf8');
+export const BUCKETS = 64;
+
+const tags = [];
+for (let b = 0; b < BUCKETS; b++) {
+  for (let k = 0; ; k++) {
+    const s = keySlot(`psf:${b}:${k}`);
+    if (s >= b * 256 && s < (b + 1) * 256) { tags.push(`{psf:${b}:${k}}`); break; }
+  }
+}
+
+export const bucketOf = (user) => crc16(Buffer.from(String(user))) % BUCKETS;
+export const bucketTag = (b) => tags[b];
+export const edgesKey = (b) => `${tags[b]}:edges`;
+export function fleetKeys(user) {
+  const bucket = bucketOf(user);
+  return { bucket, user: `${tags[bucket]}:u:${user}`, edges: edgesKey(bucket) };
+}
+
+// Thin wrappers: c is a node-redis client (or anything with sendCommand).
+export const fleet = {
+  acquire: (c, user, edge, conn, limit, leaseMs) => {
+    const k = fleetKeys(user);
+    return c.sendCommand(['FCALL', 'portfolio_stream_fleet_acquire', '2', k.user, k.edges, edge, conn, String(limit), String(leaseMs)]);
+  },
+  release: (c, user, edge, conn) => {
+    const k = fleetKeys(user);
+    return c.sendCommand(['FCALL', 'portfolio_stream_fleet_release', '2', k.user, k.edges, edge, conn]);
+  },
+  renew: (c, bucket, edge, leaseMs) =>
+    c.sendCommand(['FCALL', 'portfolio_stream_fleet_renew', '1', edgesKey(bucket), edge, String(leaseMs)]),
+  // conns: [[user, conn]...], all of one bucket
+  sync: (c, bucket, edge, leaseMs, mode, conns) =>
+    c.sendCommand(['FCALL', 'portfolio_stream_fleet_sync', String(1 + conns.length), edgesKey(bucket),
+      ...conns.map(([u]) => fleetKeys(u).user), edge, String(leaseMs), mode, ...conns.map(([, id]) => id)]),
+  drop: (c, bucket, edge) => c.sendCommand(['FCALL', 'portfolio_stream_fleet_drop', '1', edgesKey(bucket), edge]),
+  count: (c, user) => {
+    const k = fleetKeys(user);
+    return c.sendCommand(['FCALL', 'portfolio_stream_fleet_count', '2', k.user, k.edges]);
+  },
+};
