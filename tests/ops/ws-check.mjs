@@ -8,6 +8,9 @@
 //        [--expect 'exact event bytes'] [--any-event] [--expect-status 401] [--timeout-ms 15000]
 //   --publish      run (sh -c) once `connected` has arrived; --expect is then required
 //   --any-event    also wait for any event of SPEC section 4 (e.g. from a running publisher)
+//   --expect-offset  the expected event must carry an "offset" (history, SPEC section 8)
+//   --expect-recovered  `connected` must say "recovered":true (a resume with ?since=&epoch=);
+//                  --expect may then name a replayed event (no --publish needed)
 //   --expect-status  only the handshake: expect this HTTP status instead of 101
 // The ws package comes from PS_NODE_MODULES (default: tests/integration/node_modules).
 import { createRequire } from 'node:module';
@@ -24,7 +27,7 @@ for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
   const k = a.slice(2);
-  if (k === 'any-event') args[k] = true;
+  if (k === 'any-event' || k === 'expect-offset' || k === 'expect-recovered') args[k] = true;
   else args[k] = process.argv[++i];
 }
 const timeoutMs = Number(args['timeout-ms'] || 15000);
@@ -85,7 +88,10 @@ ws.on('message', (data, isBinary) => {
   if (state === 'the connected frame') {
     if (m.type !== 'connected') fail(`first frame is not connected: ${text.slice(0, 200)}`);
     if (args.user !== undefined && m.userId !== args.user) fail(`connected as ${m.userId}, expected ${args.user}`);
-    log(`connected as ${m.userId} (channels ${m.channels.join(',')}, batchWindowMs ${m.batchWindowMs})`);
+    log(`connected as ${m.userId} (channels ${m.channels.join(',')}, batchWindowMs ${m.batchWindowMs}${m.epoch !== undefined ? `, epoch ${m.epoch}` : ''})`);
+    if (args['expect-offset'] && m.epoch === undefined) fail(`connected has no epoch (history off or unavailable): ${text}`);
+    if (args['expect-recovered'] && m.recovered !== true) fail(`connected does not say recovered:true: ${text}`);
+    if (args['expect-recovered']) log('connected says recovered:true');
     state = 'events';
     if (args.publish) {
       execFile('sh', ['-c', args.publish], { timeout: timeoutMs }, (err, stdout, stderr) => {
@@ -98,10 +104,15 @@ ws.on('message', (data, isBinary) => {
   }
   const events = m.type === 'batch' ? m.events.map((e) => JSON.stringify(e)) : [text];
   // The exact bytes, when the event came alone; inside a batch, the same JSON.
+  // With history (SPEC section 8) the module inserts "offset" as the first
+  // member and keeps the rest byte for byte.
   if (args.expect && !gotExpected) {
     const want = args.expect;
-    if (text === want || (m.type === 'batch' && events.includes(JSON.stringify(JSON.parse(want))))) {
-      log(`received the published event${m.type === 'batch' ? ' (in a batch)' : ' (same bytes)'}`);
+    const offset = /^\{"offset":"([^"]*)",/.exec(text);
+    const rest = offset ? '{' + text.slice(offset[0].length) : text;
+    if (rest === want || (m.type === 'batch' && events.includes(JSON.stringify(JSON.parse(want))))) {
+      log(`received the published event${m.type === 'batch' ? ' (in a batch)' : ' (same bytes)'}${offset ? ` with offset ${offset[1]}` : ''}`);
+      if (args['expect-offset'] && !offset && m.type !== 'batch') fail(`the event has no offset: ${text}`);
       gotExpected = true;
     }
   }
