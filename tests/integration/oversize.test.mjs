@@ -5,13 +5,15 @@
 // (a session value over the cap: 401, never buffered). The worker's RSS is
 // measured around each: VmHWM reset through /proc/<pid>/clear_refs ("5") and
 // VmRSS sampled meanwhile, growth = peak - RSS before.
-import { describe, it } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import crypto from 'node:crypto';
 import { useEnv, stopAndCheckLog, uniqueUser, sleep } from './lib/env.mjs';
 import { cookieFor } from './lib/app.mjs';
 import { stats } from './lib/faultkit.mjs';
+import { freePort } from './lib/ports.mjs';
 
 const MiB = 1024 * 1024;
 const MAX_EVENT = 256 * 1024; // the default portfolio_stream_max_event_size
@@ -209,6 +211,48 @@ describe('oversize Redis replies', () => {
     const s = await stats(env);
     assert.equal(s.status, 'healthy');
     await roundTrip('the 5 MB session value');
+  });
+
+  it('error.log is clean and nginx stops gracefully', async () => {
+    await stopAndCheckLog(env);
+  });
+});
+
+// Not RESP at all: the guard refuses the stream (hiredis would too) and the
+// connection is dropped and retried with backoff, never parsed further. (Only
+// a type byte: a RESP array hiredis 0.14 does not expect on a subscribed
+// connection would trip its asserts before the guard sees the garbage.)
+describe('a malformed Redis reply', () => {
+  const fake = { port: 0, server: null, accepted: 0, sockets: new Set() };
+  before(async () => {
+    fake.port = await freePort();
+    fake.server = net.createServer((s) => {
+      fake.accepted++;
+      fake.sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => fake.sockets.delete(s));
+      s.once('data', () => s.write('!not RESP\r\n'));
+    });
+    await new Promise((res, rej) => { fake.server.once('error', rej); fake.server.listen(fake.port, '127.0.0.1', res); });
+  });
+  const env = useEnv(() => ({ nginx: { redis: `127.0.0.1:${fake.port} connect_timeout=1s` } }));
+  after(async () => {
+    for (const s of fake.sockets) s.destroy();
+    if (fake.server) await new Promise((r) => fake.server.close(r));
+  });
+
+  it('the connection is dropped with the reason and retried; the worker lives; the handshake gets 503', async () => {
+    const [pid] = env.nginx.workerPids();
+    const t0 = Date.now();
+    while (!/malformed reply: unknown reply type byte/.test(env.nginx.errorLog()) && Date.now() - t0 < 5000) await sleep(50);
+    assert.match(env.nginx.errorLog(), /Redis (pub\/sub|command) connection to 127\.0\.0\.1:\d+ failed: malformed reply: unknown reply type byte/);
+    const seen = fake.accepted;
+    await sleep(1200);
+    assert.ok(fake.accepted > seen, `retried (${seen} then ${fake.accepted} connections)`);
+    const { sid } = await env.login(uniqueUser());
+    const h = await env.handshake({ cookie: cookieFor(sid) });
+    assert.equal(h.status, 503);
+    assert.deepEqual(env.nginx.workerPids(), [pid], 'the worker did not crash');
   });
 
   it('error.log is clean and nginx stops gracefully', async () => {
