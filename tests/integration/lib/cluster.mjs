@@ -324,14 +324,18 @@ export class RedisCluster {
 
   spublish(channel, message) { return this.command(['SPUBLISH', channel, message], channel); }
 
-  // SSUBSCRIBE on the master that owns the channel now, with a plain node
-  // client: { got: [Buffer], port, client }.
-  async ssubscribe(channel) {
-    const port = await this.ownerOf(channel);
+  // SSUBSCRIBE on the master that owns the channel now (or on `port`), with
+  // a plain node client: { got: [Buffer], moved: [channel], port, client }.
+  // `moved` collects the SUNSUBSCRIBE pushes Redis sends when the channel's
+  // slot leaves that node (a reshard or failover).
+  async ssubscribe(channel, { port } = {}) {
+    if (port === undefined) port = await this.ownerOf(channel);
     const c = await this.nodeClient(port);
     const got = [];
+    const moved = [];
+    c.on('sharded-channel-moved', (ch) => moved.push(ch));
     await c.sSubscribe(channel, (m) => got.push(m), true);
-    const sub = { got, port, client: c };
+    const sub = { got, moved, port, client: c };
     this.subscribers.push(sub);
     return sub;
   }
