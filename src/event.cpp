@@ -7,7 +7,7 @@
 
 namespace ps {
 
-EventPtr make_event(std::string_view json, EventInfo info) {
+EventPtr make_event(std::string_view json, EventInfo info, std::int64_t received_us) {
   auto ev = std::make_shared<PublishedEvent>();
   ev->frame = make_shared_frame(Opcode::text, json);
   ev->header_len = static_cast<std::uint8_t>(ev->frame.size() - json.size());
@@ -16,6 +16,7 @@ EventPtr make_event(std::string_view json, EventInfo info) {
   ev->key = std::move(info.key);
   ev->ts = info.ts;
   ev->offset = event_offset(json);
+  ev->received_us = received_us;
   return ev;
 }
 

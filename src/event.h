@@ -27,6 +27,9 @@ struct PublishedEvent {
   // Its history offset (SPEC section 8: published with the history function,
   // whose bytes start with "offset"); none for a plain PUBLISH.
   std::optional<StreamId> offset;
+  // When the worker read it (a monotonic clock in microseconds; 0: unknown),
+  // for the dispatch stage of the latency figures.
+  std::int64_t received_us = 0;
   // The frame for permessage-deflate connections, built by the first one that
   // needs it (permessage_deflate.h, deflated_frame_cached) and then shared:
   // RSV1 set and the JSON deflated, or `frame` itself when too small.
@@ -43,6 +46,6 @@ using EventPtr = std::shared_ptr<const PublishedEvent>;
 // Builds the event: one allocation for the frame (header + copy of json) and
 // one for the shared object. `json` is not validated here (parse_event did
 // that). Throws std::bad_alloc.
-EventPtr make_event(std::string_view json, EventInfo info);
+EventPtr make_event(std::string_view json, EventInfo info, std::int64_t received_us = 0);
 
 }  // namespace ps

@@ -30,12 +30,14 @@ void OutQueue::push_unlimited(SharedBytes frame) {
     head_ = 0;
   }
   bytes_ += frame.size();
-  items_.push_back(Item{std::move(frame), 0, nullptr});
+  items_.push_back(Item{std::move(frame), 0, nullptr, 0});
 }
 
-bool OutQueue::push_event(SharedBytes frame, const EventPtr& ev, std::size_t limit) {
+bool OutQueue::push_event(SharedBytes frame, const EventPtr& ev, std::size_t limit, std::int64_t stamp) {
   if (!push(std::move(frame), limit)) return false;
-  if (ev && conflatable(*ev) && !empty()) items_.back().event = ev;
+  if (empty()) return true;  // an empty frame was dropped
+  if (ev && conflatable(*ev)) items_.back().event = ev;
+  items_.back().stamp = stamp;
   return true;
 }
 
@@ -72,7 +74,8 @@ std::size_t OutQueue::gather(std::string_view* out, std::size_t max) const {
 }
 
 // Also accepts n spanning several frames (a writev of many), up to bytes().
-void OutQueue::consume(std::size_t n) {
+std::int64_t OutQueue::consume(std::size_t n) {
+  std::int64_t earliest = 0;
   while (n > 0 && !empty()) {
     Item& it = items_[head_];
     const std::size_t left = it.frame.size() - it.offset;
@@ -83,6 +86,7 @@ void OutQueue::consume(std::size_t n) {
     if (it.offset == it.frame.size()) {
       it.frame = SharedBytes();  // drop our references as soon as it is sent
       it.event.reset();
+      if (it.stamp != 0 && (earliest == 0 || it.stamp < earliest)) earliest = it.stamp;
       ++head_;
     }
   }
@@ -94,6 +98,7 @@ void OutQueue::consume(std::size_t n) {
     }
     head_ = 0;
   }
+  return earliest;
 }
 
 void OutQueue::discard_unstarted() {

@@ -28,8 +28,9 @@ class OutQueue {
   // changed (also when the newer frame is larger and would take the queue
   // past `limit`). Only the last kConflateScan queued frames are looked at.
   bool conflate(const EventPtr& ev, SharedBytes& frame, std::size_t limit);
-  // push() that remembers `ev` for conflate() (when it is conflatable).
-  bool push_event(SharedBytes frame, const EventPtr& ev, std::size_t limit);
+  // push() that remembers `ev` for conflate() (when it is conflatable) and
+  // a `stamp` (e.g. when it was queued) that consume() reports once written.
+  bool push_event(SharedBytes frame, const EventPtr& ev, std::size_t limit, std::int64_t stamp = 0);
   static constexpr std::size_t kConflateScan = 1024;
   static bool conflatable(const PublishedEvent& ev) {
     return (ev.type == EventType::position_update && !ev.key.empty()) || ev.type == EventType::account_update;
@@ -45,7 +46,9 @@ class OutQueue {
   std::size_t gather(std::string_view* out, std::size_t max) const;
   // Marks n bytes as written (n <= bytes(); may span several frames). Drained,
   // the queue releases its slot storage if it grew beyond a few entries.
-  void consume(std::size_t n);
+  // Returns the earliest stamp (push_event) of the frames this completed, 0
+  // when none had one.
+  std::int64_t consume(std::size_t n);
   void clear();
   // Drops every frame not yet started; a partly written front frame stays so
   // the stream of frames remains well-formed (used before a close frame).
@@ -55,7 +58,8 @@ class OutQueue {
   struct Item {
     SharedBytes frame;
     std::size_t offset;
-    EventPtr event;  // the one conflatable event the frame carries, or null
+    EventPtr event;      // the one conflatable event the frame carries, or null
+    std::int64_t stamp;  // push_event's, 0: none
   };
   std::vector<Item> items_;
   std::size_t head_ = 0;

@@ -22,7 +22,7 @@
   X(events_invalid, "events", "invalid", "portfolio_stream_events_invalid_total",                            \
     "Published events dropped: invalid JSON, unknown type or over max_event_size")                           \
   X(events_conflated, "events", "conflated", "portfolio_stream_events_conflated_total",                      \
-    "Queued position/account updates replaced by a newer one for the same key while the client lagged")     \
+    "Queued position/account updates replaced by a newer one for the same key while the client lagged")      \
   X(frames_sent, "frames", "sent", "portfolio_stream_frames_sent_total", "Frames written to clients")        \
   X(event_frames_sent, "", "eventFrames", "portfolio_stream_event_frames_sent_total",                        \
     "Frames carrying events written to clients")                                                             \

@@ -56,6 +56,21 @@ struct Latency {
   double p50, p99, max;
 };
 
+}  // namespace
+
+const char* stage_name(Stage st) noexcept {
+  switch (st) {
+    case stage_redis:
+      return "redis";
+    case stage_dispatch:
+      return "dispatch";
+    default:
+      return "write";
+  }
+}
+
+namespace {
+
 Latency latency(const Snapshot& s) noexcept {
   return {latency_percentile(s.latency, 0.50, s.latency_max_ms),
           latency_percentile(s.latency, 0.99, s.latency_max_ms), static_cast<double>(s.latency_max_ms)};
@@ -179,6 +194,21 @@ std::string render_prometheus(const StatsInput& in) {
   prom_sample(out, "portfolio_stream_event_latency_milliseconds", "quantile=\"0.5\"", lat.p50);
   prom_sample(out, "portfolio_stream_event_latency_milliseconds", "quantile=\"0.99\"", lat.p99);
   prom_sample(out, "portfolio_stream_event_latency_milliseconds", "quantile=\"1\"", lat.max);
+
+  prom_family(
+      out, "portfolio_stream_stage_latency_microseconds", "gauge",
+      "Per stage of an event over the last 1-2 minutes: redis = publisher ts to read, dispatch = read to "
+      "queued (batch window included), write = queued to the kernel (quantile 1 = max)");
+  for (unsigned st = 0; st < kStages; st++) {
+    const std::uint64_t* h = s.stage[st];
+    const std::uint64_t mx = s.stage_max_us[st];
+    const std::string stage = std::string("stage=\"") + stage_name(Stage(st)) + "\",";
+    prom_sample(out, "portfolio_stream_stage_latency_microseconds", stage + "quantile=\"0.5\"",
+                latency_percentile(h, 0.50, mx));
+    prom_sample(out, "portfolio_stream_stage_latency_microseconds", stage + "quantile=\"0.99\"",
+                latency_percentile(h, 0.99, mx));
+    prom_sample(out, "portfolio_stream_stage_latency_microseconds", stage + "quantile=\"1\"", double(mx));
+  }
 
   prom_gauge(out, "portfolio_stream_max_connections", "portfolio_stream_max_connections", in.max_connections);
   prom_gauge(out, "portfolio_stream_max_connections_per_user",

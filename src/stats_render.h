@@ -29,24 +29,34 @@
 
 namespace ps::stats {
 
+// Stages of an event's way (issue 16), in microseconds, Prometheus only (the
+// JSON keeps SPEC section 5's latencyMs): publisher ts to the worker reading
+// it (ms resolution: the publisher's clock), read to queued on the
+// connection (parsing, dispatch and the batch window), queued to handed to
+// the kernel (the connection's backlog).
+enum Stage : unsigned { stage_redis, stage_dispatch, stage_write, kStages };
+const char* stage_name(Stage s) noexcept;  // "redis", "dispatch", "write"
+
 // What the shared zone holds, summed over all workers (a consistent copy).
 // Trivially copyable; zero-initialised means "nothing happened yet".
 struct Snapshot {
-  std::uint64_t counters[kCounters];       // indexed by Counter
-  std::uint64_t closed_ms;                 // total duration of closed connections
-  std::uint64_t reclaimed;                 // of the closed: connections of dead workers, no duration
-  std::uint64_t active_connections;        // exact, all workers
-  std::uint64_t active_users;              // users with >= 1 connection
-  std::uint64_t disconnects_last_60s;      // connections closed in the last 60 s
-  std::uint64_t subscriptions;             // Redis channels, sum over live workers
-  std::uint64_t workers;                   // live worker slots, not exiting
-  std::uint64_t redis_up;                  // ... of which report pub/sub connected
-  std::uint64_t redis_down;                // ... of which report pub/sub lost
-  std::uint64_t latency[kLatencyBuckets];  // counts per latency_bucket(), recent window(s)
-  std::uint64_t latency_max_ms;            // exact maximum of those samples
-  std::uint64_t uptime_seconds;            // since the zone was created
-  std::uint64_t zone_size;                 // bytes
-  std::uint64_t zone_free;                 // bytes in free slab pages
+  std::uint64_t counters[kCounters];              // indexed by Counter
+  std::uint64_t closed_ms;                        // total duration of closed connections
+  std::uint64_t reclaimed;                        // of the closed: connections of dead workers, no duration
+  std::uint64_t active_connections;               // exact, all workers
+  std::uint64_t active_users;                     // users with >= 1 connection
+  std::uint64_t disconnects_last_60s;             // connections closed in the last 60 s
+  std::uint64_t subscriptions;                    // Redis channels, sum over live workers
+  std::uint64_t workers;                          // live worker slots, not exiting
+  std::uint64_t redis_up;                         // ... of which report pub/sub connected
+  std::uint64_t redis_down;                       // ... of which report pub/sub lost
+  std::uint64_t latency[kLatencyBuckets];         // counts per latency_bucket(), recent window(s)
+  std::uint64_t latency_max_ms;                   // exact maximum of those samples
+  std::uint64_t stage[kStages][kLatencyBuckets];  // the same, per stage, in microseconds
+  std::uint64_t stage_max_us[kStages];
+  std::uint64_t uptime_seconds;  // since the zone was created
+  std::uint64_t zone_size;       // bytes
+  std::uint64_t zone_free;       // bytes in free slab pages
 };
 
 // Everything both bodies are made of.

@@ -124,10 +124,11 @@ WsSession::Send WsSession::send(SharedBytes frame, std::int64_t now) {
   return Send::queued;
 }
 
-WsSession::Send WsSession::send_event(SharedBytes frame, const EventPtr& ev, std::int64_t now) {
+WsSession::Send WsSession::send_event(SharedBytes frame, const EventPtr& ev, std::int64_t now,
+                                      std::int64_t stamp) {
   if (state_ != State::open) return Send::not_open;
   if (config_.conflate && blocked_ && out_.conflate(ev, frame, config_.send_limit)) return Send::conflated;
-  if (!out_.push_event(std::move(frame), ev, config_.send_limit)) {
+  if (!out_.push_event(std::move(frame), ev, config_.send_limit, stamp)) {
     begin_close(close_code::policy_violation, "slow consumer", CloseCause::slow_consumer, now, true);
     return Send::slow_consumer;
   }
@@ -204,18 +205,19 @@ std::string_view WsSession::pending() const {
   return out_.front();
 }
 
-void WsSession::written(std::size_t n, std::int64_t now) {
-  if (state_ == State::closed) return;
-  out_.consume(n);
+std::int64_t WsSession::written(std::size_t n, std::int64_t now) {
+  if (state_ == State::closed) return 0;
+  const std::int64_t stamp = out_.consume(n);
   if (out_.empty()) blocked_ = false;
   if (state_ == State::closing && out_.empty() && !close_written_) {
     close_written_ = true;
     if (peer_closed_) {
       finish(false);
-      return;
+      return stamp;
     }
     close_wait_until_() = std::min(now + std::max<std::int64_t>(config_.close_wait_ms, 0), close_deadline_());
   }
+  return stamp;
 }
 
 void WsSession::write_failed() {

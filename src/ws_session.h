@@ -88,7 +88,7 @@ class WsSession {
   // full (write_blocked() since the last drain) a queued frame of the same
   // position/account key is replaced instead (conflated), when the config
   // says so. Order and trade events are never conflated.
-  Send send_event(SharedBytes frame, const EventPtr& ev, std::int64_t now);
+  Send send_event(SharedBytes frame, const EventPtr& ev, std::int64_t now, std::int64_t stamp = 0);
   // Queues a frame that must go out whatever the limit (the 101 response).
   void send_unlimited(SharedBytes frame);
 
@@ -112,7 +112,9 @@ class WsSession {
     return state_ == State::closed ? 0 : out_.gather(out, max);
   }
   // n bytes of pending() (or of a longer gather of the queue) were written.
-  void written(std::size_t n, std::int64_t now);
+  // Returns the earliest send_event stamp among the frames this completed
+  // (0: none).
+  std::int64_t written(std::size_t n, std::int64_t now);
   void write_failed();
   // The socket took less than was pending: the client lags until the queue
   // is drained again.

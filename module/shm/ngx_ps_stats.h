@@ -5,6 +5,7 @@
 #pragma once
 
 #include "stats_counters.h"
+#include "stats_render.h"
 
 #include "ngx_ps_module.h"
 
@@ -16,6 +17,10 @@ using ngx_ps_stat = ps::stats::Counter;
 void ngx_ps_stat_add(ngx_ps_stat stat, ngx_atomic_int_t n);
 // An event written to a client: ts (ms since epoch) to now feeds latencyMs.
 void ngx_ps_stat_latency(std::int64_t age_ms);
+// A stage of an event's way (ps::stats::Stage), in microseconds.
+void ngx_ps_stat_stage(ps::stats::Stage stage, std::int64_t us);
+// A monotonic clock in microseconds, for the stages.
+std::int64_t ngx_ps_now_us();
 // A WebSocket connection ended after duration_ms.
 void ngx_ps_stat_closed(ngx_msec_t duration_ms);
 // This worker's pub/sub connection state and subscription count.

@@ -67,8 +67,9 @@ namespace ngx_ps_zone {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x70735f7a6f6e6531ULL;  // "ps_zone1"
-// 3: three history counters in PS_STATS_COUNTERS (slot and header layout)
-constexpr std::uint32_t kLayoutVersion = 4;
+// 3: three history counters in PS_STATS_COUNTERS (slot and header layout);
+// 4: events.conflated; 5: the stage histograms.
+constexpr std::uint32_t kLayoutVersion = 5;
 constexpr std::uint64_t kLatencyWindow = 60;  // seconds per latency histogram
 
 enum : ngx_atomic_uint_t { kRedisUnknown = 0, kRedisDown = 1, kRedisUp = 2 };
@@ -316,12 +317,12 @@ void ngx_ps_stat_add(ngx_ps_stat stat, ngx_atomic_int_t n) {
   }
 }
 
-void ngx_ps_stat_latency(std::int64_t age_ms) {
-  if (ps_sh == nullptr) {
-    return;
-  }
+namespace {
+
+// One sample into a pair of minute windows (the current and the last).
+void record(ngx_ps_latency_window_t* pair, std::int64_t age_ms) {
   ngx_atomic_uint_t epoch = static_cast<ngx_atomic_uint_t>(ngx_time()) / kLatencyWindow;
-  ngx_ps_latency_window_t& w = ps_sh->latency[epoch & 1];
+  ngx_ps_latency_window_t& w = pair[epoch & 1];
   if (w.epoch != epoch) {
     if (w.epoch > epoch) {
       return;  // this worker's cached time lags a rotation: drop the sample
@@ -351,6 +352,20 @@ void ngx_ps_stat_latency(std::int64_t age_ms) {
     if (v <= old || ngx_atomic_cmp_set(&w.max_ms, old, v)) {
       break;
     }
+  }
+}
+
+}  // namespace
+
+void ngx_ps_stat_latency(std::int64_t age_ms) {
+  if (ps_sh != nullptr) {
+    record(ps_sh->latency, age_ms);
+  }
+}
+
+void ngx_ps_stat_stage(ps::stats::Stage stage, std::int64_t us) {
+  if (ps_sh != nullptr) {
+    record(ps_sh->stages[stage], us);
   }
 }
 
@@ -421,6 +436,19 @@ ngx_int_t ngx_ps_zone_snapshot(ngx_ps_snapshot_t* s, ngx_log_t* log) {
     }
     if (w.max_ms > s->latency_max_ms) {
       s->latency_max_ms = w.max_ms;
+    }
+  }
+  for (unsigned st = 0; st < ps::stats::kStages; st++) {
+    for (const ngx_ps_latency_window_t& w : ps_sh->stages[st]) {
+      if (w.epoch != epoch && w.epoch + 1 != epoch) {
+        continue;
+      }
+      for (std::size_t b = 0; b < ps::stats::kLatencyBuckets; b++) {
+        s->stage[st][b] += w.buckets[b];
+      }
+      if (w.max_ms > s->stage_max_us[st]) {
+        s->stage_max_us[st] = w.max_ms;
+      }
     }
   }
   s->uptime_seconds = now > static_cast<std::uint64_t>(ps_sh->started) ? now - ps_sh->started : 0;

@@ -59,6 +59,7 @@ struct ngx_ps_sh_t {
   std::uint64_t reclaimed;                      // connections of dead workers (closed, no duration)
   alignas(64) ngx_atomic_t disconnects[kRing];  // ps::stats::ring_bump entries
   ngx_ps_latency_window_t latency[2];
+  ngx_ps_latency_window_t stages[ps::stats::kStages][2];  // microseconds
 };
 
 struct ngx_ps_share_t {

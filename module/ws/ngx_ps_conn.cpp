@@ -173,7 +173,9 @@ void step(conn_t* wc) {
       s.write_failed();
       break;
     }
-    s.written(std::size_t(n), now());
+    if (std::int64_t queued_us = s.written(std::size_t(n), now())) {
+      ngx_ps_stat_stage(ps::stats::stage_write, ngx_ps_now_us() - queued_us);
+    }
     ngx_ps_stat_add(ngx_ps_stat::bytes_sent, n);
   }
   if (std::uint32_t frames = s.take_control_frames()) {
@@ -359,7 +361,7 @@ void ngx_ps_conn_send(conn_t* wc, const ps::SharedBytes& frame) {
 }
 
 void ngx_ps_conn_send_event(conn_t* wc, const ps::SharedBytes& frame, const ps::EventPtr& ev) {
-  switch (wc->session.send_event(frame, ev, now())) {
+  switch (wc->session.send_event(frame, ev, now(), ngx_ps_now_us())) {
     case ps::WsSession::Send::queued:
       ngx_ps_stat_add(ngx_ps_stat::frames_sent, 1);
       post_write(wc);

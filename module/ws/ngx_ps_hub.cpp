@@ -135,9 +135,13 @@ ps::SharedBytes deflated_frame(const ps::Batcher::Output& out, ps::SharedBytes& 
 // Queues one batcher output on every connection of the group.
 void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
   std::int64_t now = ngx_ps_now_ms();
+  std::int64_t now_us = ngx_ps_now_us();
   for (const auto& ev : out.events) {
     if (ev->ts) {
       ngx_ps_stat_latency(now - *ev->ts);
+    }
+    if (ev->received_us != 0) {
+      ngx_ps_stat_stage(ps::stats::stage_dispatch, now_us - ev->received_us);
     }
   }
   ps::SharedBytes batch_deflated;
@@ -306,6 +310,7 @@ void on_control(std::string_view payload) {
 }
 
 void on_message(std::string_view channel, std::string_view payload) {
+  std::int64_t received_us = ngx_ps_now_us();
   try {
     ngx_ps_stat_add(ngx_ps_stat::events_received, 1);
     entry_t* e = worker_hub->table.find(channel);
@@ -322,7 +327,10 @@ void on_message(std::string_view channel, std::string_view payload) {
       ngx_ps_hub_count_invalid(err, channel);
       return;
     }
-    ps::EventPtr ev = ps::make_event(payload, std::move(info));
+    if (info.ts) {
+      ngx_ps_stat_stage(ps::stats::stage_redis, (ngx_ps_now_ms() - *info.ts) * 1000);
+    }
+    ps::EventPtr ev = ps::make_event(payload, std::move(info), received_us);
     ngx_ps_user_t& u = e->local;
     if (!u.user_id.empty()) {
       for (std::size_t i = 0; i < u.groups.size(); i++) {

@@ -367,6 +367,17 @@ portfolio_stream_batch_efficiency_ratio 0.6
 portfolio_stream_event_latency_milliseconds{quantile="0.5"} 264
 portfolio_stream_event_latency_milliseconds{quantile="0.99"} 264
 portfolio_stream_event_latency_milliseconds{quantile="1"} 264
+# HELP portfolio_stream_stage_latency_microseconds Per stage of an event over the last 1-2 minutes: redis = publisher ts to read, dispatch = read to queued (batch window included), write = queued to the kernel (quantile 1 = max)
+# TYPE portfolio_stream_stage_latency_microseconds gauge
+portfolio_stream_stage_latency_microseconds{stage="redis",quantile="0.5"} 0
+portfolio_stream_stage_latency_microseconds{stage="redis",quantile="0.99"} 0
+portfolio_stream_stage_latency_microseconds{stage="redis",quantile="1"} 0
+portfolio_stream_stage_latency_microseconds{stage="dispatch",quantile="0.5"} 0
+portfolio_stream_stage_latency_microseconds{stage="dispatch",quantile="0.99"} 0
+portfolio_stream_stage_latency_microseconds{stage="dispatch",quantile="1"} 0
+portfolio_stream_stage_latency_microseconds{stage="write",quantile="0.5"} 0
+portfolio_stream_stage_latency_microseconds{stage="write",quantile="0.99"} 0
+portfolio_stream_stage_latency_microseconds{stage="write",quantile="1"} 0
 # HELP portfolio_stream_max_connections portfolio_stream_max_connections
 # TYPE portfolio_stream_max_connections gauge
 portfolio_stream_max_connections 100
@@ -561,4 +572,20 @@ TEST(StatsCounters, ListIsConsistent) {
 }
 
 }  // namespace
+}  // namespace ps::stats
+
+namespace ps::stats {
+TEST(StatsRenderPrometheus, StageLatencies) {
+  StatsInput in{};
+  in.zone.stage[stage_write][latency_bucket(40)] = 10;
+  in.zone.stage[stage_write][latency_bucket(900)] = 1;
+  in.zone.stage_max_us[stage_write] = 950;
+  std::string out = render_prometheus(in);
+  EXPECT_NE(out.find("portfolio_stream_stage_latency_microseconds{stage=\"write\",quantile=\"1\"} 950\n"),
+            std::string::npos);
+  EXPECT_NE(out.find("portfolio_stream_stage_latency_microseconds{stage=\"dispatch\",quantile=\"0.5\"} 0\n"),
+            std::string::npos);
+  // The JSON keeps SPEC section 5's latencyMs and nothing per stage.
+  EXPECT_EQ(render_json(in).find("stage"), std::string::npos);
+}
 }  // namespace ps::stats
