@@ -346,6 +346,56 @@ def resp_streams():
         write("resp_guard", name, bytes([bulk_limit, line_limit, seed]) + data)
 
 
+def cluster_replies():
+    # byte 0: flags (bit 0: start from a full map), then one RESP2 reply
+    # (CLUSTER SLOTS / CLUSTER SHARDS as redis-server 7.0 sends them), then
+    # '\n'-separated error lines and channel names
+    def resp(v):
+        if v is None:
+            return b"$-1\r\n"
+        if isinstance(v, int):
+            return b":%d\r\n" % v
+        if isinstance(v, bytes):
+            return b"$%d\r\n%s\r\n" % (len(v), v)
+        if isinstance(v, str):
+            return resp(v.encode())
+        return b"*%d\r\n" % len(v) + b"".join(resp(x) for x in v)
+
+    ids = [b"%040x" % (0x1531EF99462FE758D63B91DD24E00644BE0BDBD3 + i) for i in range(6)]
+    ports = [7000, 7001, 7002, 7003, 7004, 7005]
+    ranges = [(0, 5460), (5461, 10922), (10923, 16383)]
+
+    def node(i):
+        return ["127.0.0.1", ports[i], ids[i], []]
+
+    slots = [[a, b, node(i), node(i + 3)] for i, (a, b) in enumerate(ranges)]
+
+    def shard_node(i, role, health="online", endpoint="127.0.0.1"):
+        return ["id", ids[i], "port", ports[i], "ip", "127.0.0.1", "endpoint", endpoint, "role", role,
+                "replication-offset", 14, "health", health]
+
+    shards = [["slots", [a, b], "nodes", [shard_node(i, "master"), shard_node(i + 3, "replica")]]
+              for i, (a, b) in enumerate(ranges)]
+    failover = [["slots", [], "nodes", [shard_node(1, "master", "fail")]]] + [
+        ["slots", [a, b], "nodes", [shard_node(4 if i == 1 else i, "master")]] for i, (a, b) in enumerate(ranges)]
+    resharded = [[0, 99, node(2)], [100, 5460, node(0)], [5461, 10922, node(1)], [10923, 16383, node(2)]]
+    lonely = [[0, 16383, ["", 7000, ids[0], []]]]
+    tail = b"MOVED 12182 127.0.0.1:7002\nASK 3999 ::1:7001\nTRYAGAIN x\nCLUSTERDOWN down\nportfolio:user:u1\n{user1000}.a"
+    seeds = {
+        "slots": (0, resp(slots) + tail),
+        "slots_owned": (1, resp(slots)),
+        "shards": (0, resp(shards) + tail),
+        "shards_failover": (1, resp(failover) + tail),
+        "slots_reshard": (0, resp(resharded)),
+        "slots_lonely": (0, resp(lonely) + b"MOVED 1 :7001\nMOVED 2 [::1]:7002\nASK 3 ?:7003"),
+        "shards_unknown_endpoint": (0, resp([["slots", [0, 16383], "nodes", [shard_node(0, "master", endpoint="?")]]])),
+        "error": (0, b"-ERR This instance has cluster support disabled\r\n"),
+        "redirects_only": (1, b":1\r\n" + b"\n".join([b"MOVED %d 10.0.0.%d:%d" % (i * 1000, i, 7000 + i) for i in range(8)])),
+    }
+    for name, (flags, data) in seeds.items():
+        write("cluster_map", name, bytes([flags]) + data)
+
+
 if __name__ == "__main__":
     frames()
     handshakes()
@@ -358,3 +408,4 @@ if __name__ == "__main__":
     inflates()
     resume_queries()
     resp_streams()
+    cluster_replies()

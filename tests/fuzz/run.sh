@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets with clang in their own build dir and runs each
 # for a bounded time. Exit 1 on any crash, leak, timeout or invariant failure
 # (reproducers in <build>/fuzz-work/<target>/artifacts/).
-#   tests/fuzz/run.sh [target...]            default: all eleven
+#   tests/fuzz/run.sh [target...]            default: all twelve
 # Environment: FUZZ_SECONDS (60 per target), FUZZ_JOBS (1: targets run one
 # after the other; 2 runs two at once), FUZZ_BUILD_DIR (build-fuzz).
 set -euo pipefail
@@ -12,7 +12,7 @@ seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(frame_parser ws_handshake session_cookie session_json envelope client_message
-  deflate_negotiate inflate json_scan resume_query resp_guard)
+  deflate_negotiate inflate json_scan resume_query resp_guard cluster_map)
 
 if ! command -v clang++ >/dev/null || ! echo 'extern "C" int LLVMFuzzerTestOneInput(const char*, long){return 0;}' |
     clang++ -x c++ -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null; then
