@@ -460,6 +460,13 @@ static void deliver(const char* ch, size_t chlen, const char* payload, size_t pl
   }
 }
 
+// The decimal after a RESP type byte (up to '\r'; a leading '-' gives -1).
+static long resp_num(const char* q) {
+  if (*q == '-') return -1;
+  long v = 0;
+  while (*q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0');
+  return v;
+}
 // Parses one RESP value of the kinds pub/sub sends (array of bulk strings and
 // integers). Returns bytes consumed, 0 when incomplete; fills up to 4 elements.
 static size_t resp_parse(const char* p, size_t n, int* count, const char* el[4], size_t ell[4]) {
@@ -471,13 +478,13 @@ static size_t resp_parse(const char* p, size_t n, int* count, const char* el[4],
     *count = 0;
     return (size_t)(nl + 1 - p);
   }
-  int k = atoi(q + 1);
+  int k = (int)resp_num(q + 1);
   q = nl + 1;
   *count = k;
   for (int i = 0; i < k; i++) {
     if (q >= end || !(nl = memchr(q, '\n', (size_t)(end - q)))) return 0;
     if (*q == '$') {
-      long len = atol(q + 1);
+      long len = resp_num(q + 1);
       const char* data = nl + 1;
       if (len < 0) len = 0;
       if (end - data < len + 2) return 0;

@@ -33,7 +33,8 @@ export function buildPsb() {
 // kind: 'ps' (our module), 'plain' (our module loaded, idle keepalive HTTP on
 // /plain), 'nchan' (Debian's nchan only). o: { window, maxConnections, stats,
 // history (true: portfolio_stream_history on at /ws/portfolio), extra (more
-// http-level portfolio_stream_* directives), multiAccept (default true) }
+// http-level portfolio_stream_* directives), multiAccept (default true),
+// workers (1), workerConnections (20000), rlimitNofile (20000), reuseport }
 export function renderConfig(dir, port, kind, o = {}) {
   const user = process.getuid && process.getuid() === 0 ? 'user root;' : '';
   const loadPs = kind === 'ps' || kind === 'plain';
@@ -53,13 +54,13 @@ export function renderConfig(dir, port, kind, o = {}) {
 ${kind === 'nchan' ? `load_module ${NCHAN_PATH};` : `load_module ${MODULE_PATH};`}
 daemon off;
 master_process on;
-worker_processes 1;
-worker_rlimit_nofile 20000;
+worker_processes ${o.workers ?? 1};
+worker_rlimit_nofile ${o.rlimitNofile ?? 20000};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log notice;
 worker_shutdown_timeout 5s;
 ${user}
-events { worker_connections 20000; multi_accept ${o.multiAccept === false ? 'off' : 'on'}; }
+events { worker_connections ${o.workerConnections ?? 20000}; multi_accept ${o.multiAccept === false ? 'off' : 'on'}; }
 http {
     access_log off;
     keepalive_timeout 600s;
@@ -71,7 +72,7 @@ http {
     scgi_temp_path ${dir}/scgi_temp;
 ${ps}
     server {
-        listen 127.0.0.1:${port} backlog=4096;
+        listen 127.0.0.1:${port} backlog=4096${o.reuseport ? ' reuseport' : ''};
         server_name localhost;
 ${locs}
         location = /plain { return 200 "plain\\n"; }
@@ -93,11 +94,12 @@ export class BenchNginx {
     this.child.stdout.resume();
     try {
       await waitForPort(this.port, 10000, () => this.child.exitCode !== null);
-      await waitFor(() => childPids(this.child.pid).length === 1, { timeout: 5000, what: 'nginx worker' });
+      await waitFor(() => childPids(this.child.pid).length === (this.o.workers ?? 1), { timeout: 5000, what: 'nginx worker' });
     } catch (e) {
       throw new Error(`${e.message}\n${err}\n${this.errorLog()}`);
     }
-    this.worker = childPids(this.child.pid)[0];
+    this.workers = childPids(this.child.pid);
+    this.worker = this.workers[0];
     return this;
   }
   errorLog() { try { return fs.readFileSync(path.join(this.dir, 'error.log'), 'utf8'); } catch { return ''; } }
@@ -184,6 +186,9 @@ export function machine() {
     date: new Date().toISOString(), host: os.hostname(), cpu: cpus[0] && cpus[0].model, cores: cpus.length,
     memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), kernel: os.release(), node: process.version,
     nginx: spawnSync(NGINX, ['-v'], { encoding: 'utf8' }).stderr.trim(),
+    // What was measured: the commit, and uncommitted changes to the module's sources.
+    head: spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
+    dirty: spawnSync('git', ['-C', REPO, 'status', '--short', '--', 'src', 'module'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean),
   };
 }
 
