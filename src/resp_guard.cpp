@@ -1,5 +1,6 @@
 #include "resp_guard.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace ps {
@@ -67,60 +68,57 @@ void RespGuard::complete_item() noexcept {
   }
 }
 
-// hold_ has a whole ":" "$" or "*" line (without its CRLF): pass it on, or
-// the marker instead of a bulk over the limit.
-bool RespGuard::finish_number(Sink sink, void* ctx) noexcept {
+const char* RespGuard::number_error() const noexcept {
+  return hold_[0] == ':' ? "bad integer" : hold_[0] == '$' ? "bad bulk string length" : "bad array length";
+}
+
+// hold_ has a whole ":" "$" or "*" line (type byte and digits, no CRLF):
+// takes it into the state and says what goes out for it.
+RespGuard::Number RespGuard::take_number() noexcept {
   const char type = hold_[0];
-  std::int64_t v = 0;
-  if (!parse_int(hold_ + 1, hold_len_ - 1u, &v)) {
-    return fail(type == ':' ? "bad integer" : type == '$' ? "bad bulk string length" : "bad array length");
-  }
-  hold_[hold_len_++] = '\r';
-  hold_[hold_len_++] = '\n';
   const std::size_t len = hold_len_;
   hold_len_ = 0;
-  if (type == ':') {
-    sink(ctx, hold_, len);
-    complete_item();
-    return true;
+  std::int64_t v = 0;
+  if (!parse_int(hold_ + 1, len - 1u, &v) || (type != ':' && v < -1)) {
+    fail(number_error());
+    return Number::malformed;
   }
-  if (v == -1) {  // a null bulk or a null array
-    sink(ctx, hold_, len);
+  if (type == ':' || v == -1) {  // an integer, a null bulk or a null array
     complete_item();
-    return true;
+    return Number::pass;
   }
-  if (v < 0) return fail(type == '$' ? "bad bulk string length" : "bad array length");
   const auto u = static_cast<std::uint64_t>(v);
   if (type == '$') {
     remaining_ = u;
     if (u > limits_.max_bulk) {
-      sink(ctx, kMarker, kMarkerSize);
       discarded_++;
       last_discarded_ = u;
       state_ = u != 0 ? State::skip : State::skip_cr;
-    } else {
-      sink(ctx, hold_, len);
-      state_ = u != 0 ? State::bulk : State::bulk_cr;
+      return Number::marker;
     }
-    return true;
+    state_ = u != 0 ? State::bulk : State::bulk_cr;
+    return Number::pass;
   }
   // '*'; the depth was checked at its type byte.
-  if (u > limits_.max_elements) return fail("array longer than the limit");
-  sink(ctx, hold_, len);
+  if (u > limits_.max_elements) {
+    fail("array longer than the limit");
+    return Number::malformed;
+  }
   if (u == 0) {
     complete_item();
   } else {
     due_[depth_++] = u;
     state_ = State::type;
   }
-  return true;
+  return Number::pass;
 }
 
 RespGuard::Status RespGuard::feed(const char* in, std::size_t n, Sink sink, void* ctx) noexcept {
   if (malformed_) return Status::malformed;
   const char* p = in;
   const char* const end = in + n;
-  // Input bytes from run up to p are passed on at the next flush.
+  // Input bytes from run up to p are passed on at the next flush: in the
+  // common case, one sink call per feed.
   const char* run = nullptr;
   auto keep = [&](const char* at) {
     if (run == nullptr) run = at;
@@ -131,7 +129,7 @@ RespGuard::Status RespGuard::feed(const char* in, std::size_t n, Sink sink, void
   };
   auto broken = [&](const char* why) {
     flush(p);
-    fail(why);
+    if (!malformed_) fail(why);
     return Status::malformed;
   };
 
@@ -150,13 +148,40 @@ RespGuard::Status RespGuard::feed(const char* in, std::size_t n, Sink sink, void
             if (depth_ == kMaxDepth) return broken("arrays nested too deep");
             [[fallthrough]];
           case ':':
-          case '$':
-            flush(p);  // held back until the line is complete
+          case '$': {
             hold_[0] = *p;
             hold_len_ = 1;
+            // Usually the whole line is in this input: its bytes stay in the
+            // run, unless the marker replaces them.
+            const char* digits = p + 1;
+            const std::size_t window =
+                std::min<std::size_t>(static_cast<std::size_t>(end - digits), kMaxNumber + 1);
+            const auto* cr = static_cast<const char*>(std::memchr(digits, '\r', window));
+            if (cr == nullptr && window == kMaxNumber + 1) return broken(number_error());
+            if (cr != nullptr && cr + 1 < end) {
+              if (cr[1] != '\n') return broken("CR not followed by LF");
+              std::memcpy(hold_ + 1, digits, static_cast<std::size_t>(cr - digits));
+              hold_len_ = static_cast<std::uint8_t>(1 + (cr - digits));
+              switch (take_number()) {
+                case Number::pass:
+                  keep(p);
+                  break;
+                case Number::marker:
+                  flush(p);
+                  sink(ctx, kMarker, kMarkerSize);
+                  break;
+                case Number::malformed:
+                  return broken("");  // take_number said why
+              }
+              p = cr + 2;
+              break;
+            }
+            // Cut by the end of the input: held back until it is complete.
+            flush(p);
             p++;
             state_ = State::number;
             break;
+          }
           default:
             return broken("unknown reply type byte");
         }
@@ -202,22 +227,31 @@ RespGuard::Status RespGuard::feed(const char* in, std::size_t n, Sink sink, void
         if (*p == '\r') {
           state_ = State::number_lf;
         } else if (hold_len_ == 1 + kMaxNumber) {
-          return broken(hold_[0] == ':'   ? "bad integer"
-                        : hold_[0] == '$' ? "bad bulk string length"
-                                          : "bad array length");
+          return broken(number_error());
         } else {
           hold_[hold_len_++] = *p;
         }
         p++;
         break;
 
-      case State::number_lf:
+      case State::number_lf: {
         if (*p != '\n') return broken("CR not followed by LF");
         p++;
-        if (!finish_number(sink, ctx)) {
-          return Status::malformed;  // nothing kept since the type byte
+        const std::size_t len = hold_len_;
+        switch (take_number()) {
+          case Number::pass:
+            hold_[len] = '\r';
+            hold_[len + 1] = '\n';
+            sink(ctx, hold_, len + 2);
+            break;
+          case Number::marker:
+            sink(ctx, kMarker, kMarkerSize);
+            break;
+          case Number::malformed:
+            return Status::malformed;  // nothing kept since the type byte
         }
         break;
+      }
 
       case State::bulk:
       case State::skip: {

@@ -94,8 +94,11 @@ class RespGuard {
   // hold_: the type byte, at most 20 characters (int64 with its sign), CRLF.
   static constexpr std::size_t kMaxNumber = 20;
 
+  enum class Number : std::uint8_t { pass, marker, malformed };
+
   bool fail(const char* why) noexcept;
-  bool finish_number(Sink sink, void* ctx) noexcept;
+  Number take_number() noexcept;
+  const char* number_error() const noexcept;
   void complete_item() noexcept;
 
   RespGuardLimits limits_;

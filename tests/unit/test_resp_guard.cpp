@@ -239,6 +239,26 @@ TEST(RespGuard, TwentyMegabytesInReadSizedChunks) {
   EXPECT_TRUE(g.at_boundary());
 }
 
+TEST(RespGuard, OneSinkCallPerFeedWhenNothingIsDiscarded) {
+  std::string in;
+  for (int i = 0; i < 100; i++)
+    in += message("portfolio:user:" + std::to_string(i), "{\"type\":\"order_update\"}");
+  in += "+OK\r\n:7\r\n*-1\r\n";
+  RespGuard g(limits(1024));
+  int calls = 0;
+  auto count = [](void* ctx, const char*, std::size_t) { ++*static_cast<int*>(ctx); };
+  ASSERT_EQ(g.feed(in.data(), in.size(), count, &calls), Status::ok);
+  EXPECT_EQ(calls, 1);
+  // A header cut by the end of the input is held, then passed on whole.
+  calls = 0;
+  std::string out;
+  RespGuard h(limits(1024));
+  ASSERT_EQ(h.feed("+OK\r\n$1", 7, append, &out), Status::ok);
+  EXPECT_EQ(out, "+OK\r\n");
+  ASSERT_EQ(h.feed("0\r\n0123456789\r\n", 15, append, &out), Status::ok);
+  EXPECT_EQ(out, "+OK\r\n$10\r\n0123456789\r\n");
+}
+
 // ---- random valid streams against a model -----------------------------------
 
 struct Model {
