@@ -178,7 +178,8 @@ describe('1,000 connections whose peers never read, closed by heartbeat', () => 
     assert.equal(s.activeUsers, 0);
     assert.equal(s.activeConnections, 0);
     assert.ok(fds(worker) <= fd0 + 2, `worker fds ${fd0} -> ${fds(worker)}`);
-    assert.ok(rssKb(worker) < rss0 + 16 * 1024, `worker RSS ${rss0} -> ${rssKb(worker)} KB`);
+    // Under ASan freed memory sits in its quarantine: RSS says nothing there.
+    if (!process.env.PS_SANITIZE) assert.ok(rssKb(worker) < rss0 + 16 * 1024, `worker RSS ${rss0} -> ${rssKb(worker)} KB`);
   });
 
   it('error.log is clean and nginx stops gracefully', async () => { await stopAndCheckLog(env); });
