@@ -1,6 +1,7 @@
 // libFuzzer target: the Redis Cluster parsers (resp_value.h, cluster_map.h,
-// cluster_slot.h): RESP2 decoding, CLUSTER SLOTS / CLUSTER SHARDS replies,
-// MOVED/ASK errors, the redirect policy and slot batches.
+// cluster_slot.h, shard_pubsub.h): RESP2 decoding, CLUSTER SLOTS / CLUSTER
+// SHARDS replies, sharded pub/sub frames, MOVED/ASK errors, the redirect
+// policy and slot batches.
 //
 // Input: byte 0 = flags (bit 0: start from a map with every slot owned),
 // then RESP2 wire bytes; whatever follows the first decoded value is split at
@@ -21,6 +22,7 @@
 #include "cluster_map.h"
 #include "cluster_slot.h"
 #include "resp_value.h"
+#include "shard_pubsub.h"
 
 #include "fuzz_util.h"
 
@@ -110,6 +112,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     PS_FUZZ_CHECK(ps::resp_describe(v).size() < 400);
     check_parse(false, v, start);
     check_parse(true, v, start);
+    const ps::ShardFrame f = ps::classify_shard_frame(v);
+    if (f.kind == ps::ShardFrameKind::message || f.kind == ps::ShardFrameKind::subscribed ||
+        f.kind == ps::ShardFrameKind::unsubscribed) {
+      PS_FUZZ_CHECK(v.is_array() && v.elements.size() == 3);
+      PS_FUZZ_CHECK(f.channel.data() == v.elements[1].str.data() &&
+                    f.channel.size() == v.elements[1].str.size());
+      if (f.kind == ps::ShardFrameKind::message) PS_FUZZ_CHECK(f.payload.data() == v.elements[2].str.data());
+      if (f.kind != ps::ShardFrameKind::message) PS_FUZZ_CHECK(f.count == v.elements[2].integer);
+    } else if (f.kind == ps::ShardFrameKind::error) {
+      PS_FUZZ_CHECK(v.is_error() && f.payload == v.str);
+    }
     rest = in.substr(used);
   } else {
     PS_FUZZ_CHECK(used == 0);

@@ -390,6 +390,8 @@ def cluster_replies():
         "slots_lonely": (0, resp(lonely) + b"MOVED 1 :7001\nMOVED 2 [::1]:7002\nASK 3 ?:7003"),
         "shards_unknown_endpoint": (0, resp([["slots", [0, 16383], "nodes", [shard_node(0, "master", endpoint="?")]]])),
         "error": (0, b"-ERR This instance has cluster support disabled\r\n"),
+        "smessage": (0, resp(["smessage", "{t}a", b'he"llo\r\n'])),
+        "sunsubscribe": (1, resp(["sunsubscribe", "{t}b", 1])),
         "redirects_only": (1, b":1\r\n" + b"\n".join([b"MOVED %d 10.0.0.%d:%d" % (i * 1000, i, 7000 + i) for i in range(8)])),
     }
     for name, (flags, data) in seeds.items():
