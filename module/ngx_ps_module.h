@@ -26,6 +26,9 @@ struct ngx_http_portfolio_stream_main_conf_t {
   ngx_int_t max_connections;
   size_t max_event_size;
   ngx_str_t control_channel;     // logout pushes (portfolio_stream_control_channel); empty: none
+  ngx_uint_t limit_scope;        // portfolio_stream_limit_scope: 0 instance, 1 fleet
+  ngx_flag_t limit_fleet;        // limit_scope fleet (merged)
+  ngx_msec_t fleet_lease;        // portfolio_stream_fleet_lease
   ngx_uint_t stream_locations;   // locations with portfolio_stream on
   ngx_uint_t history_locations;  // ...of them with portfolio_stream_history on
   ngx_array_t* namespaces;       // of ngx_http_portfolio_stream_loc_conf_t*: the "on" ones, merged

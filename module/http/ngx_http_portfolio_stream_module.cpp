@@ -8,6 +8,7 @@
 #include "namespaces.h"
 #include "origin.h"
 
+#include "ngx_ps_fleet.h"
 #include "ngx_ps_hub.h"
 #include "ngx_ps_module.h"
 #include "ngx_ps_stats.h"
@@ -36,6 +37,9 @@ static ngx_conf_post_t ngx_http_portfolio_stream_positive_size_post = {
 static ngx_conf_post_t ngx_http_portfolio_stream_nonempty_post = {ngx_http_portfolio_stream_nonempty};
 
 #define PS_LOC_CONF (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF)
+static ngx_conf_enum_t ngx_http_portfolio_stream_limit_scopes[] = {
+    {ngx_string("instance"), 0}, {ngx_string("fleet"), 1}, {ngx_null_string, 0}};
+
 #define PS_LOC_OFFSET(field) NGX_HTTP_LOC_CONF_OFFSET, offsetof(ngx_http_portfolio_stream_loc_conf_t, field)
 #define PS_MAIN_OFFSET(field) \
   NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_portfolio_stream_main_conf_t, field)
@@ -49,6 +53,10 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
      PS_MAIN_OFFSET(zone_size), nullptr},
     {ngx_string("portfolio_stream_max_connections"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_num_slot, PS_MAIN_OFFSET(max_connections), &ngx_http_portfolio_stream_at_least_one},
+    {ngx_string("portfolio_stream_limit_scope"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_enum_slot,
+     PS_MAIN_OFFSET(limit_scope), ngx_http_portfolio_stream_limit_scopes},
+    {ngx_string("portfolio_stream_fleet_lease"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     PS_MAIN_OFFSET(fleet_lease), nullptr},
     {ngx_string("portfolio_stream_control_channel"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_str_slot, PS_MAIN_OFFSET(control_channel), &ngx_http_portfolio_stream_nonempty_post},
     {ngx_string("portfolio_stream_max_event_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
@@ -150,6 +158,8 @@ static void* ngx_http_portfolio_stream_create_main_conf(ngx_conf_t* cf) {
   conf->zone_size = NGX_CONF_UNSET_SIZE;
   conf->max_connections = NGX_CONF_UNSET;
   conf->max_event_size = NGX_CONF_UNSET_SIZE;
+  conf->limit_scope = NGX_CONF_UNSET_UINT;
+  conf->fleet_lease = NGX_CONF_UNSET_MSEC;
   conf->namespaces = ngx_array_create(cf->pool, 4, sizeof(ngx_http_portfolio_stream_loc_conf_t*));
   if (conf->namespaces == nullptr) {
     return nullptr;
@@ -177,6 +187,13 @@ static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* c) {
   }
   ngx_conf_init_value(conf->max_connections, 100);
   ngx_conf_init_size_value(conf->max_event_size, 256 * 1024);
+  ngx_conf_init_uint_value(conf->limit_scope, 0);
+  ngx_conf_init_msec_value(conf->fleet_lease, 30000);
+  conf->limit_fleet = conf->limit_scope == 1;
+  if (conf->fleet_lease < 3000) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"portfolio_stream_fleet_lease\" must be at least 3s");
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
   return ngx_ps_zone_add(cf, conf);
 }
 
@@ -455,7 +472,7 @@ static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle) {
   if (pmcf == nullptr) {
     return NGX_OK;
   }
-  if (ngx_ps_zone_init_process(cycle) != NGX_OK) {
+  if (ngx_ps_zone_init_process(cycle) != NGX_OK || ngx_ps_fleet_init_process(cycle) != NGX_OK) {
     return NGX_ERROR;
   }
   if (pmcf->stream_locations == 0) {
@@ -465,6 +482,7 @@ static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle) {
 }
 
 static void ngx_http_portfolio_stream_exit_process(ngx_cycle_t* cycle) {
-  ngx_ps_hub_exit(cycle);
+  ngx_ps_fleet_exit_process();  // queues the drop of this edge's fleet places
+  ngx_ps_hub_exit(cycle);       // the connections, then Redis (flushing what is queued)
   ngx_ps_zone_exit_process(cycle);
 }

@@ -14,6 +14,7 @@
 #include "ws_handshake.h"
 
 #include "ngx_ps_conn.h"
+#include "ngx_ps_fleet.h"
 #include "ngx_ps_limit_slot.h"
 #include "ngx_ps_stats.h"
 
@@ -22,7 +23,9 @@ namespace {
 // Lives in r->pool while the session lookup is pending.
 struct handshake_ctx_t {
   ngx_http_request_t* request;
-  ngx_ps_get_t* lookup;  // non-null while pending
+  ngx_ps_get_t* lookup;           // non-null while pending
+  ngx_ps_fleet_pending_t* fleet;  // the fleet-wide limit's answer, while pending
+  ngx_str_t user_id;              // in r->pool, while the fleet's answer is pending
   std::array<char, 28> accept;
   ngx_str_t session_key;  // in r->pool
   // permessage-deflate agreed (ps::DeflateParams, kept trivial for the pool)
@@ -42,6 +45,10 @@ void cancel_lookup(void* data) {
   if (ctx->lookup != nullptr) {
     ngx_ps_redis_cancel(ctx->lookup);
     ctx->lookup = nullptr;
+  }
+  if (ctx->fleet != nullptr) {
+    ngx_ps_fleet_cancel(ctx->fleet);
+    ctx->fleet = nullptr;
   }
 }
 
@@ -205,6 +212,52 @@ void upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& use
   ngx_ps_conn_run(wc, early);
 }
 
+// The local limits, then the upgrade. `slot` may hold a fleet place already.
+void take_slot_and_upgrade(ngx_http_request_t* r, handshake_ctx_t* ctx, const std::string& user,
+                           ngx_ps_limit_slot&& slot) {
+  auto* lcf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(
+      ngx_http_get_module_loc_conf(r, ngx_http_portfolio_stream_module));
+  ngx_int_t limit = slot.acquire(r, user, lcf);
+  if (limit != NGX_OK) {
+    finish(r, limit);  // the slot gives a fleet place back
+    return;
+  }
+  upgrade(r, ctx, user, std::move(slot));
+}
+
+// SPEC section 9: the fleet-wide count answered.
+void on_fleet(void* data, bool ok, std::uint64_t conn_id) {
+  auto* ctx = static_cast<handshake_ctx_t*>(data);
+  ngx_http_request_t* r = ctx->request;
+  ctx->fleet = nullptr;
+  try {
+    if (!ok) {
+      ngx_log_error(NGX_LOG_WARN, r->connection->log, 0, "portfolio_stream: fleet limit unavailable (Redis)");
+      finish(r, reject(r, NGX_HTTP_SERVICE_UNAVAILABLE, ngx_ps_stat::rejected_redis_unavailable));
+      return;
+    }
+    if (conn_id == 0) {
+      ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                    "portfolio_stream: user has max_connections_per_user connections in the fleet (429)");
+      finish(r, reject(r, NGX_HTTP_TOO_MANY_REQUESTS, ngx_ps_stat::rejected_per_user_limit));
+      return;
+    }
+    std::string user(ngx_ps_sv(ctx->user_id));
+    ngx_ps_limit_slot slot;
+    try {
+      slot.adopt_fleet(user, conn_id);
+    } catch (...) {
+      ngx_ps_fleet_release(user, conn_id);
+      throw;
+    }
+    take_slot_and_upgrade(r, ctx, user, std::move(slot));
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "portfolio_stream: internal error during the handshake");
+    finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+  }
+}
+
 void on_session(void* data, ngx_ps_get_result rc, std::string_view value) {
   auto* ctx = static_cast<handshake_ctx_t*>(data);
   ngx_http_request_t* r = ctx->request;
@@ -228,13 +281,22 @@ void on_session(void* data, ngx_ps_get_result rc, std::string_view value) {
       finish(r, reject(r, NGX_HTTP_UNAUTHORIZED, ngx_ps_stat::rejected_unauthorized));
       return;
     }
-    ngx_ps_limit_slot slot;
-    ngx_int_t limit = slot.acquire(r, *user, lcf);
-    if (limit != NGX_OK) {
-      finish(r, limit);
+    if (ngx_ps_fleet_enabled()) {
+      // Counted on every edge sharing the Redis, in one atomic step there.
+      ctx->user_id.len = user->size();
+      ctx->user_id.data = static_cast<u_char*>(ngx_pnalloc(r->pool, user->size()));
+      if (ctx->user_id.data == nullptr) {
+        finish(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+      }
+      ngx_memcpy(ctx->user_id.data, user->data(), user->size());
+      ctx->fleet = ngx_ps_fleet_acquire(*user, lcf->max_connections_per_user, on_fleet, ctx);
+      if (ctx->fleet == nullptr) {
+        finish(r, reject(r, NGX_HTTP_SERVICE_UNAVAILABLE, ngx_ps_stat::rejected_redis_unavailable));
+      }
       return;
     }
-    upgrade(r, ctx, *user, std::move(slot));
+    take_slot_and_upgrade(r, ctx, *user, ngx_ps_limit_slot());
   } catch (...) {
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "portfolio_stream: internal error during the handshake");

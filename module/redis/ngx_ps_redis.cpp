@@ -36,7 +36,7 @@ void event_stop(ngx_event_t* ev) {
 using namespace ngx_ps_redis_internal;
 
 ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_t* addr,
-                                    const ngx_ps_pubsub_handler_t* handler, bool history) {
+                                    const ngx_ps_pubsub_handler_t* handler, bool history, bool fleet) {
   // Cache manager/loader processes run init_process too; they serve nothing.
   if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
     return NGX_OK;
@@ -98,6 +98,8 @@ ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_
   worker.cap_log.reset();
   worker.history = history;
   worker.functions = ps_redis::functions_state::unknown;
+  worker.fleet = fleet;
+  worker.fleet_functions = ps_redis::functions_state::unknown;
   worker.functions_log.reset();
   worker.stats = ngx_ps_redis_stats_t{};
 
@@ -141,6 +143,16 @@ void ngx_ps_redis_exit_process() {
     get_maybe_free(q);
   }
 
+  // Commands still queued on a ready command connection (fleet releases
+  // and drops at exit) get one non-blocking chance to reach Redis.
+  if (worker.cmd.ac != nullptr && worker.cmd.state == conn_state::ready) {
+    int done = 0;
+    for (int i = 0; i < 8 && !done; i++) {
+      if (redisBufferWrite(&worker.cmd.ac->c, &done) != REDIS_OK) {
+        break;
+      }
+    }
+  }
   // Deferred by hiredis when we are inside one of its callbacks; ev_cleanup
   // then releases the nginx connection on the way out.
   for (ps_conn* pc : {&worker.cmd, &worker.sub}) {

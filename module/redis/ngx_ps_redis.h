@@ -46,6 +46,17 @@ typedef void (*ngx_ps_read_handler_pt)(void* data, bool ok, const std::string_vi
 ngx_ps_get_t* ngx_ps_redis_history_read(std::string_view channel, std::string_view since, std::size_t count,
                                         ngx_ps_read_handler_pt handler, void* data);
 
+// ---- fleet limit calls (SPEC section 9) -----------------------------------
+// `FCALL <args...>` of the portfolio_stream_fleet library (args[0] is the
+// function name) on the command connection, queued and bounded like a GET.
+// The handler (may be null: nobody waits) gets ok and the integer reply;
+// ok = false for an error reply, no library, Redis unreachable or no answer
+// within connect_timeout. Called exactly once unless cancelled, never from
+// inside the call. nullptr: could not even be queued (answer 503).
+typedef void (*ngx_ps_fcall_handler_pt)(void* data, bool ok, long long value);
+ngx_ps_get_t* ngx_ps_redis_fleet_call(const std::string_view* args, std::size_t n,
+                                      ngx_ps_fcall_handler_pt handler, void* data);
+
 // The caller went away: the handler will not be called; the reply, if it
 // still comes, is discarded. Safe to call only before the handler ran.
 void ngx_ps_redis_cancel(ngx_ps_get_t* get);
@@ -69,11 +80,12 @@ void ngx_ps_redis_unsubscribe(const std::string_view* channels, std::size_t n);
 
 // Per worker: start connecting (asynchronously). exit closes both
 // connections cleanly and fails pending lookups without calling handlers.
-// history: some location has portfolio_stream_history on: the command
-// connection checks (and loads, when missing or older) the Redis Functions
-// library before it serves anything.
+// history: some location has portfolio_stream_history on; fleet:
+// portfolio_stream_limit_scope fleet: the command connection checks (and
+// loads, when missing or older) that Redis Functions library before it
+// serves anything.
 ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_t* addr,
-                                    const ngx_ps_pubsub_handler_t* handler, bool history);
+                                    const ngx_ps_pubsub_handler_t* handler, bool history, bool fleet);
 void ngx_ps_redis_exit_process();
 
 // Counters for stats.

@@ -314,7 +314,7 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
   }
   // History on: the Functions library is checked (and loaded) before the
   // command connection serves anything, so no read races its loading.
-  if (pc->is_cmd && worker.history) {
+  if (pc->is_cmd && (worker.history || worker.fleet)) {
     if (!functions_send_check(pc)) {
       return;
     }

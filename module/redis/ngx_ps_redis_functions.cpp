@@ -1,11 +1,13 @@
-// SPEC section 8: the Redis Functions library portfolio_stream, checked on
-// every new command connection while some location has history on: its
-// version is asked first, and a missing or older library is loaded
-// (FUNCTION LOAD REPLACE). Part of the connection's handshake, so no history
-// read is sent before the library is there; a Redis that cannot have it
-// (< 7.0, an ACL without FUNCTION) still serves sessions, and history reads
-// then fail at once (resumes get recovered:false).
+// The module's Redis Functions libraries, checked on every new command
+// connection while their feature is on: portfolio_stream (history, SPEC
+// section 8) and portfolio_stream_fleet (limit_scope fleet, section 9). Each
+// library's version is asked first, and a missing or older one is loaded
+// (FUNCTION LOAD REPLACE). Part of the connection's handshake, so no call
+// is sent before its library is there; a Redis that cannot have them
+// (< 7.0, an ACL without FUNCTION) still serves sessions, and the calls then
+// fail at once (history: recovered:false; fleet: 503).
 
+#include "fleet_function.h"
 #include "history_function.h"
 
 #include "ngx_ps_redis_internal.h"
@@ -14,78 +16,133 @@ namespace ngx_ps_redis_internal {
 
 namespace {
 
-void handshake_step_done(ps_conn* pc) {
+struct library_t {
+  const char* name;
+  const char* version_function;
+  int version;
+  std::string_view (*code)() noexcept;
+  bool ps_redis::*wanted;
+  ps_redis::functions_state ps_redis::*state;
+  const char* directive;  // for the log line
+};
+
+const library_t kLibraries[] = {
+    {"portfolio_stream", "portfolio_stream_version", ps::kHistoryFunctionVersion, ps::history_function_code,
+     &ps_redis::history, &ps_redis::functions,
+     "portfolio_stream_history: resumes get recovered:false until it is there"},
+    {"portfolio_stream_fleet", "portfolio_stream_fleet_version", ps::kFleetFunctionVersion,
+     ps::fleet_function_code, &ps_redis::fleet, &ps_redis::fleet_functions,
+     "portfolio_stream_limit_scope fleet: handshakes get 503 until it is there"},
+};
+
+void handshake_step_done() {
+  ps_conn* pc = &worker.cmd;
   pc->last_progress = ngx_current_msec;
   if (pc->handshake > 0 && --pc->handshake == 0) {
     conn_ready(pc);
   }
 }
 
-void functions_missing(ps_conn* pc, const redisReply* reply, const char* what) {
-  worker.functions = ps_redis::functions_state::missing;
+void functions_missing(const library_t* lib, const redisReply* reply, const char* what) {
+  worker.*(lib->state) = ps_redis::functions_state::missing;
   ngx_uint_t skipped = 0;
   if (worker.functions_log.allow(&skipped)) {
     ngx_log_error(
         NGX_LOG_ERR, ps_log(), 0,
-        "portfolio_stream_history: %s the Redis Functions library \"portfolio_stream\" on %s failed: "
-        "\"%*s\"; history needs Redis >= 7.0 and, with ACLs, +fcall +function|load; resumes get "
-        "recovered:false until it is there%s",
-        what, worker.where.c_str(), reply ? int(reply->len) : 0, reply ? reply->str : "",
-        suppressed_note(skipped).buf);
+        "portfolio_stream: %s the Redis Functions library \"%s\" on %s failed: \"%*s\"; it needs Redis "
+        ">= 7.0 and, with ACLs, +fcall +function|load; %s%s",
+        what, lib->name, worker.where.c_str(), reply ? int(reply->len) : 0, reply ? reply->str : "",
+        lib->directive, suppressed_note(skipped).buf);
   }
 }
 
 void on_load_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
-  auto* pc = static_cast<ps_conn*>(privdata);
+  auto* lib = static_cast<const library_t*>(privdata);
   auto* reply = static_cast<redisReply*>(r);
-  if (reply == nullptr || ac != pc->ac) {
+  if (reply == nullptr || ac != worker.cmd.ac) {
     return;  // the context is going away
   }
   if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS) {
-    worker.functions = ps_redis::functions_state::ok;
+    worker.*(lib->state) = ps_redis::functions_state::ok;
     ngx_log_error(NGX_LOG_NOTICE, ps_log(), 0,
-                  "portfolio_stream_history: loaded the Redis Functions library \"portfolio_stream\" "
-                  "version %d on %s",
-                  ps::kHistoryFunctionVersion, worker.where.c_str());
+                  "portfolio_stream: loaded the Redis Functions library \"%s\" version %d on %s", lib->name,
+                  lib->version, worker.where.c_str());
   } else {
-    functions_missing(pc, reply->type == REDIS_REPLY_ERROR ? reply : nullptr, "loading");
+    functions_missing(lib, reply->type == REDIS_REPLY_ERROR ? reply : nullptr, "loading");
   }
-  handshake_step_done(pc);
+  handshake_step_done();
 }
 
 void on_version_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
-  auto* pc = static_cast<ps_conn*>(privdata);
+  auto* lib = static_cast<const library_t*>(privdata);
   auto* reply = static_cast<redisReply*>(r);
-  if (reply == nullptr || ac != pc->ac) {
+  if (reply == nullptr || ac != worker.cmd.ac) {
     return;
   }
-  if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= ps::kHistoryFunctionVersion) {
-    worker.functions = ps_redis::functions_state::ok;  // ours, or newer (another edge's)
-    handshake_step_done(pc);
+  if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= lib->version) {
+    worker.*(lib->state) = ps_redis::functions_state::ok;  // ours, or newer (another edge's)
+    handshake_step_done();
     return;
   }
   // Missing, older, or FCALL unknown (Redis < 7.0: then the load fails too).
-  std::string_view code = ps::history_function_code();
+  std::string_view code = lib->code();
   const char* argv[4] = {"FUNCTION", "LOAD", "REPLACE", code.data()};
   std::size_t lens[4] = {8, 4, 7, code.size()};
-  if (redisAsyncCommandArgv(ac, on_load_reply, pc, 4, argv, lens) != REDIS_OK) {
-    functions_missing(pc, nullptr, "sending");
-    handshake_step_done(pc);
+  if (redisAsyncCommandArgv(ac, on_load_reply, const_cast<library_t*>(lib), 4, argv, lens) != REDIS_OK) {
+    functions_missing(lib, nullptr, "sending");
+    handshake_step_done();
     return;
   }
-  pc->last_progress = ngx_current_msec;  // still in the handshake: one more reply due
+  worker.cmd.last_progress = ngx_current_msec;  // still in the handshake: one more reply due
+}
+
+void on_reload_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
+  auto* lib = static_cast<const library_t*>(privdata);
+  auto* reply = static_cast<redisReply*>(r);
+  if (reply == nullptr || ac != worker.cmd.ac) {
+    return;
+  }
+  if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS) {
+    worker.*(lib->state) = ps_redis::functions_state::ok;
+    ngx_log_error(NGX_LOG_NOTICE, ps_log(), 0,
+                  "portfolio_stream: the Redis Functions library \"%s\" was gone from %s: loaded it again",
+                  lib->name, worker.where.c_str());
+  } else {
+    functions_missing(lib, reply->type == REDIS_REPLY_ERROR ? reply : nullptr, "reloading");
+  }
 }
 
 }  // namespace
 
-bool functions_send_check(ps_conn* pc) {
-  worker.functions = ps_redis::functions_state::unknown;  // a new connection: maybe a new Redis
-  const char* argv[3] = {"FCALL", "portfolio_stream_version", "0"};
-  std::size_t lens[3] = {5, 24, 1};
-  if (redisAsyncCommandArgv(pc->ac, on_version_reply, pc, 3, argv, lens) != REDIS_OK) {
-    return false;
+void functions_lost(bool fleet) {
+  const library_t* lib = &kLibraries[fleet ? 1 : 0];
+  if (worker.*(lib->state) != ps_redis::functions_state::ok || worker.cmd.state != conn_state::ready) {
+    return;
   }
-  pc->handshake++;
+  worker.*(lib->state) = ps_redis::functions_state::unknown;  // calls fail at once until it is back
+  std::string_view code = lib->code();
+  const char* argv[4] = {"FUNCTION", "LOAD", "REPLACE", code.data()};
+  std::size_t lens[4] = {8, 4, 7, code.size()};
+  if (redisAsyncCommandArgv(worker.cmd.ac, on_reload_reply, const_cast<library_t*>(lib), 4, argv, lens) !=
+      REDIS_OK) {
+    worker.*(lib->state) = ps_redis::functions_state::missing;
+  }
+}
+
+bool functions_send_check(ps_conn* pc) {
+  for (const library_t& lib : kLibraries) {
+    if (!(worker.*(lib.wanted))) {
+      continue;
+    }
+    worker.*(lib.state) = ps_redis::functions_state::unknown;  // a new connection: maybe a new Redis
+    const char* argv[3] = {"FCALL", lib.version_function, "0"};
+    std::size_t lens[3] = {5, std::strlen(lib.version_function), 1};
+    if (redisAsyncCommandArgv(pc->ac, on_version_reply, const_cast<library_t*>(&lib), 3, argv, lens) !=
+        REDIS_OK) {
+      return false;
+    }
+    pc->handshake++;
+  }
   return true;
 }
 

@@ -54,9 +54,24 @@ void read_call(ngx_ps_get_t* q, bool ok, const std::string_view* items, std::siz
   q->held = 0;
 }
 
+void fcall_call(ngx_ps_get_t* q, bool ok, long long value) {
+  if (q->fcall_handler == nullptr) {
+    return;  // nobody waits (a release)
+  }
+  q->held = 1;
+  try {
+    q->fcall_handler(q->data, ok, value);
+  } catch (...) {
+    ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: fleet call handler threw");
+  }
+  q->held = 0;
+}
+
 // The lookup failed (deadline, lost connection, no library): its handler.
 void fail_call(ngx_ps_get_t* q) {
-  if (q->is_read) {
+  if (q->is_fcall) {
+    fcall_call(q, false, 0);
+  } else if (q->is_read) {
     read_call(q, false, nullptr, 0);
   } else {
     get_call(q, ngx_ps_get_result::unavailable, {});
@@ -78,7 +93,31 @@ enum class send_rc { sent, later, failed };
 
 send_rc get_send(ngx_ps_get_t* q) {
   int rc;
-  if (q->is_read) {
+  if (q->is_fcall) {
+    if (worker.fleet_functions != ps_redis::functions_state::ok) {
+      return send_rc::failed;  // logged where the library check failed
+    }
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    try {
+      argv.resize(q->argc + 1);
+      lens.resize(q->argc + 1);
+    } catch (...) {
+      return send_rc::failed;
+    }
+    argv[0] = "FCALL";
+    lens[0] = 5;
+    const char* p = q->key;
+    const auto* arg_len = reinterpret_cast<const std::uint32_t*>(q->key + q->key_len + 1);
+    for (std::uint32_t i = 0; i < q->argc; i++) {
+      std::uint32_t len;
+      ngx_memcpy(&len, arg_len + i, sizeof(len));
+      argv[1 + i] = p;
+      lens[1 + i] = len;
+      p += len;
+    }
+    rc = redisAsyncCommandArgv(worker.cmd.ac, on_get_reply, q, int(argv.size()), argv.data(), lens.data());
+  } else if (q->is_read) {
     if (worker.functions != ps_redis::functions_state::ok) {
       return send_rc::failed;  // logged where the library check failed
     }
@@ -132,8 +171,9 @@ void get_start(ngx_ps_get_t* q) {
   }
 }
 
-// A new lookup with a deadline; nullptr when it cannot even start.
-ngx_ps_get_t* get_new(std::size_t key_len) {
+// A new lookup with a deadline; nullptr when it cannot even start. `extra`:
+// bytes reserved after key[] (the argument lengths of a fleet call).
+ngx_ps_get_t* get_new(std::size_t key_len, std::size_t extra = 0) {
   if (!worker.running) {
     return nullptr;
   }
@@ -145,7 +185,8 @@ ngx_ps_get_t* get_new(std::size_t key_len) {
     }
     return nullptr;
   }
-  auto* q = static_cast<ngx_ps_get_t*>(ngx_alloc(offsetof(ngx_ps_get_t, key) + key_len + 1, ps_log()));
+  auto* q =
+      static_cast<ngx_ps_get_t*>(ngx_alloc(offsetof(ngx_ps_get_t, key) + key_len + 1 + extra, ps_log()));
   if (q == nullptr) {
     return nullptr;
   }
@@ -184,6 +225,11 @@ void cmd_flush_waiting() {
 
 namespace {
 
+bool function_missing(const redisReply* reply) {
+  static constexpr std::string_view kNotFound = "ERR Function not found";
+  return std::string_view(reply->str, reply->len).substr(0, kNotFound.size()) == kNotFound;
+}
+
 // portfolio_stream_read answers an array of bulk strings (SPEC section 8).
 void on_read_reply(ngx_ps_get_t* q, const redisReply* reply) {
   if (reply->type == REDIS_REPLY_ARRAY) {
@@ -212,6 +258,9 @@ void on_read_reply(ngx_ps_get_t* q, const redisReply* reply) {
       read_call(q, true, items, reply->elements);
       return;
     }
+  }
+  if (reply->type == REDIS_REPLY_ERROR && function_missing(reply)) {
+    functions_lost(false);
   }
   ngx_uint_t skipped = 0;
   if (worker.error_log.allow(&skipped)) {
@@ -255,6 +304,24 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
 
   if (q->is_read) {
     on_read_reply(q, reply);
+    get_maybe_free(q);
+    return;
+  }
+  if (q->is_fcall) {
+    if (reply->type == REDIS_REPLY_INTEGER) {
+      fcall_call(q, true, reply->integer);
+    } else {
+      if (reply->type == REDIS_REPLY_ERROR && function_missing(reply)) {
+        functions_lost(true);
+      }
+      ngx_uint_t skipped = 0;
+      if (worker.error_log.allow(&skipped)) {
+        ngx_log_error(NGX_LOG_ERR, ps_log(), 0, "portfolio_stream: fleet limit call failed: \"%*s\"%s",
+                      reply->type == REDIS_REPLY_ERROR ? int(reply->len) : 0,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "", suppressed_note(skipped).buf);
+      }
+      fcall_call(q, false, 0);
+    }
     get_maybe_free(q);
     return;
   }
@@ -362,6 +429,32 @@ ngx_ps_get_t* ngx_ps_redis_history_read(std::string_view channel, std::string_vi
   }
   q->is_read = 1;
   q->read_handler = handler;
+  q->data = data;
+  get_start(q);
+  return q;
+}
+
+ngx_ps_get_t* ngx_ps_redis_fleet_call(const std::string_view* args, std::size_t n,
+                                      ngx_ps_fcall_handler_pt handler, void* data) {
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; i++) {
+    total += args[i].size();
+  }
+  ngx_ps_get_t* q = get_new(total, n * sizeof(std::uint32_t));
+  if (q == nullptr) {
+    return nullptr;
+  }
+  char* p = q->key;
+  auto* arg_len = reinterpret_cast<std::uint32_t*>(q->key + total + 1);
+  for (std::size_t i = 0; i < n; i++) {
+    ngx_memcpy(p, args[i].data(), args[i].size());
+    p += args[i].size();
+    auto len = std::uint32_t(args[i].size());
+    ngx_memcpy(arg_len + i, &len, sizeof(len));
+  }
+  q->argc = std::uint32_t(n);
+  q->is_fcall = 1;
+  q->fcall_handler = handler;
   q->data = data;
   get_start(q);
   return q;

@@ -164,9 +164,13 @@ struct ps_redis {
   log_limiter error_log;  // error replies to GET
   log_limiter cap_log;    // too many lookups
 
-  // SPEC section 8: the Redis Functions library on the command connection.
-  bool history;  // some location has history on: check it
-  enum class functions_state { unknown, ok, missing } functions;
+  // SPEC sections 8 and 9: the Redis Functions libraries on the command
+  // connection (ngx_ps_redis_functions.cpp).
+  enum class functions_state { unknown, ok, missing };
+  bool history;                     // some location has history on: check its library
+  functions_state functions;        // portfolio_stream (history)
+  bool fleet;                       // limit_scope fleet: check its library
+  functions_state fleet_functions;  // portfolio_stream_fleet
   log_limiter functions_log;
 
   ngx_ps_redis_stats_t stats;
@@ -199,8 +203,11 @@ struct ngx_ps_get_t {
   ngx_ps_get_handler_pt handler;        // GET
   ngx_ps_read_handler_pt read_handler;  // history read
   void* data;
-  std::uint32_t arg_lens[4];  // read: channel, since, count, ttl (in key[], in order)
+  ngx_ps_fcall_handler_pt fcall_handler;  // fleet call
+  std::uint32_t arg_lens[4];              // read: channel, since, count, ttl (in key[], in order)
+  std::uint32_t argc;                     // fleet call: its arguments, in key[], lengths after them
   unsigned is_read : 1;
+  unsigned is_fcall : 1;
   unsigned in_deadlines : 1;
   unsigned in_waiting : 1;
   unsigned in_answers : 1;
@@ -235,9 +242,14 @@ bool sub_send_health(ps_conn* pc);
 
 // ---- ngx_ps_redis_functions.cpp -----------------------------------------------
 
-// Sends the library check as part of the command connection's handshake
-// (counted in pc->handshake); false when it could not be sent.
+// Sends the checks of the wanted libraries as part of the command
+// connection's handshake (counted in pc->handshake); false when one could
+// not be sent.
 bool functions_send_check(ps_conn* pc);
+// A call answered "ERR Function not found" (FUNCTION FLUSH/DELETE, a Redis
+// restarted without its data on the same connection): load the library
+// again; its calls fail until it is back.
+void functions_lost(bool fleet);
 void on_probe(ngx_event_t* ev) noexcept;
 void on_notify(ngx_event_t*) noexcept;
 

@@ -27,8 +27,8 @@ namespace ngx_ps_redis_internal {
 void read_start(ps_conn* pc);
 
 enum class read_rc {
-  more,     // a full read: the socket may hold more
-  drained,  // EAGAIN or a short read: wait for the next read event
+  more,     // read something: the socket may hold more
+  drained,  // EAGAIN: wait for the next read event
   failed,   // the connection must be dropped: *why (static text)
 };
 

@@ -544,7 +544,8 @@ ngx_int_t ngx_ps_hub_init(ngx_cycle_t* cycle) {
   ngx_queue_init(&worker_hub->conns);
   worker_hub->max_event_size = pmcf->max_event_size;
   worker_hub->log = cycle->log;
-  ngx_int_t rc = ngx_ps_redis_init_process(cycle, &pmcf->redis, &pubsub_handler, pmcf->history_locations > 0);
+  ngx_int_t rc = ngx_ps_redis_init_process(cycle, &pmcf->redis, &pubsub_handler, pmcf->history_locations > 0,
+                                           pmcf->limit_fleet != 0);
   if (rc == NGX_OK && pmcf->control_channel.len > 0) {
     // Held for the worker's life: subscribed with the first pub/sub connection.
     try {

@@ -344,7 +344,7 @@ describe('history: a Redis user that may not use Functions', () => {
     assert.equal(con.epoch, '');
     await env.publish(u, JSON.stringify(order(1)));
     await c.waitEvents(1);
-    assert.match(env.nginx.errorLog(), /portfolio_stream_history: .*Redis Functions library/);
+    assert.match(env.nginx.errorLog(), /Redis Functions library "portfolio_stream" .*portfolio_stream_history/);
     c.terminate();
   });
 
