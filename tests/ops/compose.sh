@@ -73,6 +73,10 @@ else
 fi
 
 ps_step "log in through nginx, WebSocket with the session cookie"
+for i in $(seq 1 60); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/demo/login")" = 200 ] && break
+  sleep 0.5
+done
 page=$(curl -s "$base/demo/login")
 grep -q '<form method="post" action="/demo/login">' <<<"$page" && ps_pass "the login page is served" \
   || ps_fail "no login form at $base/demo/login"
