@@ -128,6 +128,12 @@ describe('oversize Redis replies', () => {
     assert.equal(c.raw.length, n + 1, 'only the normal event was forwarded');
     const s1 = await stats(env);
     assert.equal(s1.events.invalid - s0.events.invalid, 1, 'counted in events.invalid');
+    // The guard dropped it (the adapter's line, info), the hub counted it as
+    // too large (its own line, warn); both are rate-limited, so only this
+    // first oversize event is sure to have them.
+    const log = env.nginx.errorLog();
+    assert.match(log, /\[info\] .*portfolio_stream: Redis pub\/sub connection: discarded a 262145-byte reply from 127\.0\.0\.1:\d+ \(over the 262144-byte limit\)/);
+    assert.match(log, new RegExp(`\\[warn\\] .*dropped an event on "${env.channel(user)}": larger than portfolio_stream_max_event_size`));
   });
 
   it('20 MB to the user channel: discarded as it streams, RSS bounded, counted', async () => {
