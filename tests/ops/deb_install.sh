@@ -21,11 +21,11 @@ cleanup_deb() {
 }
 trap cleanup_deb EXIT
 
+ps_docker_up
 ps_step "the .deb"
 ps_build_deb
 ps_pass "built $(basename "$PS_DEB") ($(du -k "$PS_DEB" | cut -f1) KiB)"
 
-ps_docker_up
 ps_step "base image"
 ps_base_image
 
