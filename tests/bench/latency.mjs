@@ -28,23 +28,29 @@
 // the newest value per (connection, symbol) sampled every 100 ms (what a trader
 // sees: psb --screen) and its lag beyond one tick period; steal % and other
 // processes' CPU from /proc/stat over the interval; load average at the start.
-// A run whose steal is above RERUN_STEAL % is run once more (both rows kept).
+// A run whose steal is above RERUN_STEAL % or where other processes took more than
+// RERUN_OTHERS cores is run once more (both rows kept).
 //
 //   node tests/bench/latency.mjs          # or: tests/bench/run_all.sh latency
 //   env: BENCH_L_PARTS (w2,nchan,bcast,overload) BENCH_L_RATES (10000,20000)
-//        BENCH_L_OVER_RATE (40000) BENCH_L_BCAST (10,100) BENCH_L_NCHAN_RATE (3000)
-//        BENCH_L_DURATION (15) BENCH_L_WARMUP (3) BENCH_L_DRAIN (15)
-//        BENCH_L_RERUN_STEAL (10; 0 = never) BENCH_L_SERVERS (ps,bare)
+//        BENCH_L_OVER_RATES (40000) BENCH_L_OVER_BCAST (100) BENCH_L_BCAST (10,100)
+//        BENCH_L_NCHAN_RATE (3000) BENCH_L_DURATION (15) BENCH_L_WARMUP (3) BENCH_L_DRAIN (15)
+//        BENCH_L_OVER_RCVBUF (65536: the overloaded steps again, ps and conflate off, with
+//        clients' SO_RCVBUF fixed at that; 0 = skip) BENCH_L_RERUN_STEAL (10; 0 = never) BENCH_L_RERUN_OTHERS (1.2 cores; 0 = never)
+//        BENCH_L_TURNS (3: seconds of `perf trace -e epoll_wait` on the server in the middle
+//        of each interval: loop turn p99/max; 0 = off) BENCH_L_SERVERS (ps,bare); a list set to none is empty
 // Results: <build>/bench/latency.json (latency-$BENCH_TAG.json) and tables on stdout.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as cp from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { RedisServer } from '../integration/lib/redis.mjs';
 import { startApp } from '../integration/lib/app.mjs';
 import { connectUser, terminateAllWs } from '../integration/lib/wsclient.mjs';
 import { waitFor } from '../integration/lib/procs.mjs';
 import { waitForPort } from '../integration/lib/ports.mjs';
+import { loopTurns } from './lib/turns.mjs';
 import {
   BenchNginx, Psb, buildPsb, createSessions, procCpuMs, machine, table, writeResults, sleep, spawnTracked, stopChild,
   freePort, MODULE_PATH, BUILD, REPO,
@@ -52,14 +58,18 @@ import {
 
 const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== '' ? process.env[k] : d);
 const PARTS = env('BENCH_L_PARTS', 'w2,nchan,bcast,overload').split(',');
-const RATES = env('BENCH_L_RATES', '10000,20000').split(',').map(Number);
-const OVER_RATE = Number(env('BENCH_L_OVER_RATE', 40000));
-const BCAST = env('BENCH_L_BCAST', '10,100').split(',').map(Number);
+const RATES = env('BENCH_L_RATES', '10000,20000').split(',').filter((x) => x && x !== 'none').map(Number);
+const OVER_RATES = env('BENCH_L_OVER_RATES', '40000').split(',').filter((x) => x && x !== 'none').map(Number);
+const OVER_BCAST = env('BENCH_L_OVER_BCAST', '100').split(',').filter((x) => x && x !== 'none').map(Number);
+const BCAST = env('BENCH_L_BCAST', '10,100').split(',').filter((x) => x && x !== 'none').map(Number);
 const NCHAN_RATE = Number(env('BENCH_L_NCHAN_RATE', 3000));
 const DURATION = Number(env('BENCH_L_DURATION', 15));
 const WARMUP = Number(env('BENCH_L_WARMUP', 3));
 const DRAIN = Number(env('BENCH_L_DRAIN', 15));
 const RERUN_STEAL = Number(env('BENCH_L_RERUN_STEAL', 10));
+const OVER_RCVBUF = Number(env('BENCH_L_OVER_RCVBUF', 65536)) || 0;
+const TURNS = Number(env('BENCH_L_TURNS', 3));
+const RERUN_OTHERS = Number(env('BENCH_L_RERUN_OTHERS', 1.2));
 const SERVERS = env('BENCH_L_SERVERS', 'ps,bare').split(',');
 const W2_USERS = 1000;
 const W2_CONNS = 2000;
@@ -77,6 +87,36 @@ function cpuOf(pids) {
   let ms = 0;
   for (const p of pids) { try { ms += procCpuMs(p); } catch { /* gone */ } }
   return ms;
+}
+
+// Where undelivered bytes wait, at one instant: in Redis's output buffers for
+// subscribers (CLIENT LIST omem), in the Redis→server socket (Redis's Send-Q
+// plus the server's Recv-Q), in the server→client sockets (the server's Send-Q
+// plus the clients' Recv-Q: kernel buffers, out of the module's reach, so not
+// conflatable) — against which the module's own queues are what is left.
+async function backlog(client, serverPort, redisPort) {
+  const out = { publisherToRedis: 0, redisQbuf: 0, redisOmem: 0, redisToServer: 0, serverToClients: 0, serverSendQ: 0, clientsRecvQ: 0 };
+  try {
+    const list = await client.sendCommand(['CLIENT', 'LIST']);
+    for (const l of String(list).split('\n')) {
+      const f = Object.fromEntries(l.trim().split(' ').map((kv) => kv.split('=')));
+      if (Number(f.sub) > 0 || Number(f.psub) > 0) out.redisOmem += Number(f.omem || 0);
+      else out.redisQbuf += Number(f.qbuf || 0);
+    }
+  } catch { /* leave 0 */ }
+  const ss = cp.spawnSync('ss', ['-tnH', 'state', 'established'], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout || '';
+  const port = (a) => Number(a.slice(a.lastIndexOf(':') + 1));
+  for (const l of ss.split('\n')) {
+    const c = l.trim().split(/\s+/);
+    if (c.length < 4) continue;
+    const [rq, sq, local, peer] = [Number(c[0]), Number(c[1]), port(c[2]), port(c[3])];
+    if (local === serverPort) { out.serverSendQ += sq; out.serverToClients += sq; }
+    if (peer === serverPort) { out.clientsRecvQ += rq; out.serverToClients += rq; }
+    if (local === redisPort) out.redisToServer += sq;
+    // The server's pub/sub socket (its Recv-Q) and the publisher's (its Send-Q).
+    if (peer === redisPort) { out.redisToServer += rq; out.publisherToRedis += sq; }
+  }
+  return out;
 }
 
 function buildBare() {
@@ -126,7 +166,7 @@ function lines(file, n, f) {
 // Every run: workload w = { name, kind: 'w2'|'bcast', conns, users, symbols, hz,
 // orders, fanout, periodMs }, server kind 'ps'|'psoff'|'bare'|'nchan'.
 let runNo = 0;
-async function runOnce(w, server, ctx) {
+async function runOnce(w, server, ctx, rcvbuf = 0) {
   runNo++;
   const { redis, tmp } = ctx;
   const bcast = w.kind === 'bcast';
@@ -149,7 +189,8 @@ async function runOnce(w, server, ctx) {
   else if (server === 'bare') clientArgs = ['--paths', bcast ? ctx.barePathsB : ctx.barePathsW2];
   else clientArgs = bcast ? ['--path', '/sub/bcast'] : ['--paths', ctx.nchanPathsW2];
   const clients = new Psb(['conns', ...clientArgs, '--port', String(srv.port), '--n', String(w.conns), '--src', srcs,
-    '--inflight', '512', '--screen', '100', '--out', cfile], `clients-${server}-${w.name}`).start();
+    '--inflight', '512', '--screen', '100', ...(rcvbuf ? ['--rcvbuf', String(rcvbuf)] : []), '--out', cfile],
+  `clients-${server}-${w.name}`).start();
   const load1 = os.loadavg()[0];
   try {
     const r = await clients.ready(120000);
@@ -170,13 +211,23 @@ async function runOnce(w, server, ctx) {
     const ccpu0 = procCpuMs(clients.child.pid);
     const t0 = Date.now();
     clients.reset();
-    await sleep((DURATION - WARMUP - 1) * 1000);
+    // In the middle of the interval: TURNS s of the server's loop turns (perf trace).
+    const span = (DURATION - WARMUP - 1) * 1000;
+    let turns = null;
+    if (TURNS > 0 && span > TURNS * 1000 + 1000) {
+      await sleep((span - TURNS * 1000) / 2);
+      turns = await loopTurns(srv.worker, TURNS);
+      await sleep(Math.max(0, t0 + span - Date.now()));
+    } else {
+      await sleep(span);
+    }
     const cpu1 = procCpuMs(srv.worker);
     const rcpu1 = procCpuMs(redis.child.pid);
     const ccpu1 = procCpuMs(clients.child.pid);
     const all1 = cpuOf(pids());
     const s1 = procStat();
     const secsWall = (Date.now() - t0) / 1000;
+    const queued = await backlog(ctx.client, srv.port, redis.port);
     const cl = await clients.dump(cfile);
     const stats1 = server.startsWith('ps') ? await srv.stats() : null;
     await pub.exited((DURATION + 30) * 1000);
@@ -199,7 +250,7 @@ async function runOnce(w, server, ctx) {
     const pubRate = pb.published / pb.seconds;
     const expectedPerS = pubRate * w.fanout;
     const res = {
-      workload: w.name, server, run: runNo, load1, measuredSeconds: secs, publisher: pb,
+      workload: w.name, server, run: runNo, load1, rcvbuf, measuredSeconds: secs, publisher: pb,
       publishedPerS: pubRate, deliveredPerS: cl.events / secs,
       deliveredPct: (100 * cl.events) / (expectedPerS * secs),
       allDeliveredPct: (100 * end.allEvents) / (pb.published * w.fanout),
@@ -216,6 +267,7 @@ async function runOnce(w, server, ctx) {
       screenAgeMs: cl.screenAgeMs, periodMs: w.periodMs,
       screenLagP99Ms: Math.max(0, cl.screenAgeMs.p99 - w.periodMs),
       screenLagMaxMs: Math.max(0, cl.screenAgeMs.max - w.periodMs),
+      backlogBytes: queued, loopTurnsMs: turns,
       clients: cl, clientsEnd: end,
     };
     if (stats1) {
@@ -238,20 +290,21 @@ async function runOnce(w, server, ctx) {
 }
 
 // One run (and its rerun when noisy); a run that fails is reported, not fatal.
-async function runSafe(w, server, ctx) {
-  try { return await runOnce(w, server, ctx); } catch (e) {
+async function runSafe(w, server, ctx, rcvbuf) {
+  try { return await runOnce(w, server, ctx, rcvbuf); } catch (e) {
     console.error(`  ${server} ${w.name} failed: ${e.message}`);
     return { workload: w.name, server, run: runNo, failed: e.message, stealPct: 0 };
   }
 }
-async function run(w, server, ctx, results) {
-  console.error(`run: ${server} ${w.name} (load ${os.loadavg()[0].toFixed(2)})`);
-  const r = await runSafe(w, server, ctx);
+async function run(w, server, ctx, results, rcvbuf = 0) {
+  console.error(`run: ${server} ${w.name}${rcvbuf ? ` rcvbuf ${rcvbuf}` : ''} (load ${os.loadavg()[0].toFixed(2)})`);
+  const r = await runSafe(w, server, ctx, rcvbuf);
   results.push(r);
   console.error(`  ${summary(r)}`);
-  if (RERUN_STEAL && r.stealPct > RERUN_STEAL) {
-    console.error(`  steal ${r.stealPct.toFixed(1)}% > ${RERUN_STEAL}%: once more`);
-    const again = await runSafe(w, server, ctx);
+  const noisy = (RERUN_STEAL && r.stealPct > RERUN_STEAL) || (RERUN_OTHERS && r.othersCores > RERUN_OTHERS);
+  if (noisy) {
+    console.error(`  noisy (steal ${r.stealPct.toFixed(1)}%, others ${f1(r.othersCores, 2)} cores): once more`);
+    const again = await runSafe(w, server, ctx, rcvbuf);
     again.rerun = true;
     results.push(again);
     console.error(`  ${summary(again)}`);
@@ -271,7 +324,7 @@ function w2(rate) {
   return { name: `W2 ${rate / 1000}k/s`, kind: 'w2', conns: W2_CONNS, users: W2_USERS, symbols, hz, orders: 0.1, fanout: W2_CONNS / W2_USERS, periodMs: 1000 / hz };
 }
 function bc(rate) {
-  const o = rate >= 100 ? { symbols: 20, hz: 5 } : { symbols: rate - 1, hz: 1 };
+  const o = rate >= 100 ? { symbols: 20, hz: rate / 20 } : { symbols: rate - 1, hz: 1 };
   return { name: `bcast ${rate}/s`, kind: 'bcast', conns: B_CONNS, users: B_CONNS, ...o, orders: 1, fanout: B_CONNS, periodMs: 1000 / o.hz };
 }
 
@@ -287,7 +340,7 @@ async function main() {
     const client = await redis.client();
     await client.configSet('client-output-buffer-limit', 'pubsub 268435456 67108864 60');
     const ctx = {
-      redis, tmp,
+      redis, tmp, client,
       cookiesW2: await createSessions(client, W2_USERS, { file: path.join(tmp, 'cookies-w2.txt') }),
       cookiesB: await createSessions(client, B_CONNS, { file: path.join(tmp, 'cookies-b.txt') }),
       barePathsW2: lines(path.join(tmp, 'bare-w2.txt'), W2_USERS, (i) => `/ws?u=b${i}`),
@@ -314,9 +367,18 @@ async function main() {
       }
     }
     if (PARTS.includes('overload')) {
-      for (const s of ['ps', 'psoff', 'bare']) await run(w2(OVER_RATE), s, ctx, results);
-      if (!BCAST.includes(100) || !PARTS.includes('bcast')) for (const s of ['ps', 'bare']) await run(bc(100), s, ctx, results);
-      await run(bc(100), 'psoff', ctx, results);
+      // Then the same with clients whose receive window is fixed (OVER_RCVBUF):
+      // a loopback client autotunes it to megabytes, so a backlog sits in kernel
+      // buffers where nothing can conflate it.
+      for (const rate of OVER_RATES) {
+        for (const s of ['ps', 'psoff', 'bare']) await run(w2(rate), s, ctx, results);
+        if (OVER_RCVBUF) for (const s of ['ps', 'psoff']) await run(w2(rate), s, ctx, results, OVER_RCVBUF);
+      }
+      for (const rate of OVER_BCAST) {
+        const done = PARTS.includes('bcast') && BCAST.includes(rate);
+        for (const s of done ? ['psoff'] : ['ps', 'psoff', 'bare']) await run(bc(rate), s, ctx, results);
+        if (OVER_RCVBUF) for (const s of ['ps', 'psoff']) await run(bc(rate), s, ctx, results, OVER_RCVBUF);
+      }
     }
   } finally {
     terminateAllWs();
@@ -326,27 +388,31 @@ async function main() {
   }
 
   // Ratios to the bare server's run of the same workload (its first run).
-  const bareOf = (w) => results.find((r) => r.server === 'bare' && r.workload === w && !r.failed);
+  const bareOf = (w) => results.find((r) => r.server === 'bare' && r.workload === w && !r.failed && !r.rcvbuf);
   const rows = results.map((r) => {
     if (r.failed) return { workload: r.workload, server: r.server, 'pub/s': `FAILED: ${r.failed.slice(0, 80)}` };
     const b = bareOf(r.workload);
     return {
-      workload: r.workload, server: (r.server === 'psoff' ? 'ps conflate off' : r.server) + (r.rerun ? ' (rerun)' : ''),
+      workload: r.workload,
+      server: (r.server === 'psoff' ? 'ps conflate off' : r.server) + (r.rcvbuf ? ` rcvbuf ${r.rcvbuf / 1024}K` : '') + (r.rerun ? ' (rerun)' : ''),
       'pub/s': f1(r.publishedPerS, 0), 'deliv/s': f1(r.deliveredPerS, 0), 'deliv %': f1(r.deliveredPct),
       'CPU %': f1(r.cpuPct, 0), 'CPU s/100k': f1(r.cpuSecPer100k, 2),
       'x bare': b && b.cpuSecPer100k ? f1(r.cpuSecPer100k / b.cpuSecPer100k, 2) : '-',
       'age p50/p99/max ms': `${f1(r.fineAgeMs.p50, 2)}/${f1(r.fineAgeMs.p99, 2)}/${f1(r.fineAgeMs.max, 0)}`,
       'screen p50/p99 ms': `${r.screenAgeMs.p50}/${r.screenAgeMs.p99}`,
       'lag p99 ms': f1(r.screenLagP99Ms, 0),
+      'turn p99/max ms': !r.loopTurnsMs ? '-' : r.loopTurnsMs.atLeast ? `>${r.loopTurnsMs.max}` : `${f1(r.loopTurnsMs.p99, 2)}/${f1(r.loopTurnsMs.max, 1)}`,
       'orders %': f1(r.ordersDeliveredPct, 2), conflated: r.stats ? r.stats.conflated : '-',
-      closes: r.clientsEnd.closes, 'steal %': f1(r.stealPct), 'others cores': f1(r.othersCores, 2), load: f1(r.load1, 2),
-      'psb CPU %': f1(r.clientCpuPct, 0),
+      closes: r.clientsEnd.closes,
+      'backlog MB pub->redis/redis/sock->srv/srv->clients': [r.backlogBytes.publisherToRedis + r.backlogBytes.redisQbuf, r.backlogBytes.redisOmem, r.backlogBytes.redisToServer, r.backlogBytes.serverToClients].map((b) => (b / 1e6).toFixed(1)).join('/'),
+      'steal %': f1(r.stealPct), 'others cores': f1(r.othersCores, 2), load: f1(r.load1, 2),
+      'psb CPU %': f1(r.clientCpuPct, 0), 'redis CPU %': f1(r.redisCpuPct, 0),
     };
   });
   console.log(`\nlatency and CPU per delivery (${new Date().toISOString()}), ${DURATION} s per run, measured ${WARMUP}..${DURATION - 1} s\n`);
   console.log(table(rows, Object.keys(rows.find((r) => r.load !== undefined) || rows[0])));
   const file = writeResults('latency', {
-    machine: machine(), params: { RATES, OVER_RATE, BCAST, NCHAN_RATE, DURATION, WARMUP, DRAIN, RERUN_STEAL, SERVERS }, results,
+    machine: machine(), params: { RATES, OVER_RATES, OVER_BCAST, BCAST, RERUN_OTHERS, NCHAN_RATE, DURATION, WARMUP, DRAIN, RERUN_STEAL, SERVERS }, results,
   });
   console.log(`results: ${file}`);
 }

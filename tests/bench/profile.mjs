@@ -6,6 +6,7 @@
 //
 // live (real speed, RATE events/s for the whole run), consecutive windows:
 //   base     WINDOW s untouched: deliveries (clients' count) and worker CPU;
+//   turns    `perf trace -e epoll_wait` for WINDOW s: event-loop turn lengths;
 //   perf     `perf record -e cpu-clock -F 999 -p <worker>` for PERF s: the top
 //            TOP functions by self samples (user and kernel), and by object;
 //   trace    `perf trace -s -p <worker>` for WINDOW s: syscalls per delivery
@@ -31,6 +32,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { RedisServer } from '../integration/lib/redis.mjs';
 import { waitFor } from '../integration/lib/procs.mjs';
 import { waitForPort } from '../integration/lib/ports.mjs';
+import { loopTurns } from './lib/turns.mjs';
 import {
   BenchNginx, Psb, buildPsb, createSessions, procCpuMs, renderConfig, machine, table, writeResults, sleep, spawnTracked,
   stopChild, freePort, MODULE_PATH, NGINX, BUILD, REPO,
@@ -160,7 +162,7 @@ async function live(kind, ctx) {
     const r = await clients.ready(120000);
     if (r.failed) throw new Error(`${kind}: ${r.failed} connections failed`);
     await sleep(1000);
-    const total = 3 + WINDOW + PERF + WINDOW + WINDOW + 6;
+    const total = 3 + WINDOW + WINDOW + PERF + WINDOW + WINDOW + 6;
     pub = new Psb(pubArgs(RATE, total, ctx.redis.port, path.join(ctx.tmp, `live-pub-${kind}.json`)), `live-pub-${kind}`).start();
     await sleep(3000);
     // One window: clients reset, the tool (or nothing) for secs, clients dumped.
@@ -183,6 +185,8 @@ async function live(kind, ctx) {
       return { w, out };
     };
     await window('base', WINDOW);
+    const tw = await window('turns', WINDOW, (secs) => loopTurns(srv.pid, secs));
+    res.loopTurnsMs = tw.out;
     fs.mkdirSync(OUT, { recursive: true });
     const data = path.join(OUT, `perf-${kind}.data`);
     await window('perf', PERF, (secs) => runFor('perf-record', 'perf', ['record', '-e', 'cpu-clock', '-F', '999', '-p', String(srv.pid), '-o', data], secs));
@@ -303,6 +307,7 @@ async function main() {
     const b = l.windows.base;
     console.log(`\n${l.server} live, W2 ${RATE}/s: ${b.deliveriesPerS.toFixed(0)} deliveries/s, CPU ${b.cpuPct.toFixed(0)}%, ` +
       `${b.cpuUsPerDelivery.toFixed(2)} us/delivery, steal ${b.stealPct.toFixed(1)}%, load ${b.load1.toFixed(2)}`);
+    if (l.loopTurnsMs && !l.loopTurnsMs.atLeast) console.log(`  loop turns: ${l.loopTurnsMs.turns} in ${WINDOW} s, p50 ${l.loopTurnsMs.p50.toFixed(3)} / p99 ${l.loopTurnsMs.p99.toFixed(2)} / max ${l.loopTurnsMs.max.toFixed(1)} ms, busy ${l.loopTurnsMs.busyPct.toFixed(0)}%, ${l.loopTurnsMs.eventsPerWait.toFixed(1)} fds per wait`);
     console.log(`  syscalls per delivery: perf trace ${l.perfTrace.perDelivery.toFixed(3)} (${l.windows.trace.deliveries} deliveries), ` +
       `strace ${l.strace.perDelivery.toFixed(3)} (${l.windows.strace.deliveries} deliveries, CPU ${l.windows.strace.cpuPct.toFixed(0)}%)`);
     const sc = Object.entries(l.perfTrace.bySyscall).sort((a, c) => c[1] - a[1]).slice(0, 8);

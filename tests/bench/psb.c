@@ -22,6 +22,8 @@
 //       order_update/trade_executed events; allEvents/allOrderEvents are never reset.
 //       --screen MS: per connection and "key", the newest ts received (what a trader
 //       sees); every MS ms the age of each of them is sampled (screenAgeMs).
+//       --rcvbuf BYTES: SO_RCVBUF on every client socket (a fixed window: a loopback
+//       client otherwise autotunes it to megabytes, where a server's backlog hides).
 //
 //   psb pub --port P (--redis [--fcall [--maxlen M] | --offset-bytes] | --nchan) --users N [--uid-fmt b%d]
 //           [--symbols 20] [--hz 5] [--orders 0.1] [--duration 20] [--out FILE]
@@ -113,11 +115,13 @@ static const char* opt(const char* name, const char* def) {
   return def;
 }
 
+static int g_rcvbuf;  // conns --rcvbuf BYTES: a fixed receive buffer (no autotuning)
 static int connect_from(const char* src, int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (g_rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &g_rcvbuf, sizeof g_rcvbuf);
   if (src && *src) {
     struct sockaddr_in sa = {.sin_family = AF_INET};
     inet_pton(AF_INET, src, &sa.sin_addr);
@@ -600,6 +604,7 @@ static int run_conns(void) {
   }
   g_max_inflight = atoi(opt("--inflight", "256"));
   g_screen_ms = atoi(opt("--screen", "0"));
+  g_rcvbuf = atoi(opt("--rcvbuf", "0"));
   if (g_max_inflight < 1) g_max_inflight = 1;
   g_expect = strtoull(opt("--expect-events", "0"), NULL, 10);
   const char* s = opt("--src", NULL);
