@@ -33,7 +33,7 @@
 //
 //   node tests/bench/latency.mjs          # or: tests/bench/run_all.sh latency
 //   env: BENCH_L_PARTS (w2,nchan,bcast,overload) BENCH_L_RATES (10000,20000)
-//        BENCH_L_OVER_RATES (40000) BENCH_L_OVER_BCAST (100) BENCH_L_BCAST (10,100)
+//        BENCH_L_OVER_RATES (40000,80000) BENCH_L_OVER_BCAST (100,300) BENCH_L_BCAST (10,100)
 //        BENCH_L_NCHAN_RATE (3000) BENCH_L_DURATION (15) BENCH_L_WARMUP (3) BENCH_L_DRAIN (15)
 //        BENCH_L_OVER_RCVBUF (65536: the overloaded steps again, ps and conflate off, with
 //        clients' SO_RCVBUF fixed at that; 0 = skip) BENCH_L_RERUN_STEAL (10; 0 = never) BENCH_L_RERUN_OTHERS (1.2 cores; 0 = never)
@@ -59,8 +59,8 @@ import {
 const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== '' ? process.env[k] : d);
 const PARTS = env('BENCH_L_PARTS', 'w2,nchan,bcast,overload').split(',');
 const RATES = env('BENCH_L_RATES', '10000,20000').split(',').filter((x) => x && x !== 'none').map(Number);
-const OVER_RATES = env('BENCH_L_OVER_RATES', '40000').split(',').filter((x) => x && x !== 'none').map(Number);
-const OVER_BCAST = env('BENCH_L_OVER_BCAST', '100').split(',').filter((x) => x && x !== 'none').map(Number);
+const OVER_RATES = env('BENCH_L_OVER_RATES', '40000,80000').split(',').filter((x) => x && x !== 'none').map(Number);
+const OVER_BCAST = env('BENCH_L_OVER_BCAST', '100,300').split(',').filter((x) => x && x !== 'none').map(Number);
 const BCAST = env('BENCH_L_BCAST', '10,100').split(',').filter((x) => x && x !== 'none').map(Number);
 const NCHAN_RATE = Number(env('BENCH_L_NCHAN_RATE', 3000));
 const DURATION = Number(env('BENCH_L_DURATION', 15));
