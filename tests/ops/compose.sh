@@ -48,7 +48,7 @@ base=http://127.0.0.1:$HTTP_PORT
 stats=$base/api/admin/websocket-stats
 
 ps_step "docker-compose build (every image; the build stage runs the unit tests)"
-if "${COMPOSE[@]}" --profile monitoring build >"$T/build.log" 2>&1; then
+if "${COMPOSE[@]}" --profile monitoring build --force-rm >"$T/build.log" 2>&1; then
   ps_pass "images built"
 else
   tail -40 "$T/build.log"

@@ -33,7 +33,7 @@ ps_base_image
 # node for the express-session app, curl); not the package's dependencies:
 # apt-get must fetch those (libjansson4, ...) when the .deb is installed.
 ps_step "test image $IMAGE"
-docker build -t "$IMAGE" - >"$T/build.log" 2>&1 <<'DOCKERFILE' || { tail -30 "$T/build.log"; ps_die "docker build of $IMAGE failed"; }
+docker build --force-rm -t "$IMAGE" - >"$T/build.log" 2>&1 <<'DOCKERFILE' || { tail -30 "$T/build.log"; ps_die "docker build of $IMAGE failed"; }
 FROM debian:bookworm
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
