@@ -189,6 +189,7 @@ export function machine() {
     // What was measured: the commit, and uncommitted changes to the module's sources.
     head: spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
     dirty: spawnSync('git', ['-C', REPO, 'status', '--short', '--', 'src', 'module'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean),
+    moduleBuilt: fs.existsSync(MODULE_PATH) ? fs.statSync(MODULE_PATH).mtime.toISOString() : null,
   };
 }
 
