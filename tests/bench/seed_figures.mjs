@@ -94,11 +94,11 @@ async function memory(redis, cookies, tmp) {
   await nginx.start();
   const master = nginx.child.pid;
   const cfile = path.join(tmp, 'mem-clients.json');
+  await sleep(500);
+  const before = { worker: procMem(nginx.worker), master: procMem(master) };
   const clients = new Psb(['conns', '--cookies', cookies, '--first-frame', '--port', String(nginx.port), '--n', String(SMALL),
     '--src', '127.0.61.1', '--out', cfile], 'sf-mem').start();
   try {
-    await sleep(500);
-    const before = { worker: procMem(nginx.worker), master: procMem(master) };
     const r = await clients.ready(60000);
     if (r.failed) throw new Error(`${r.failed} connections failed`);
     await sleep(2000);
