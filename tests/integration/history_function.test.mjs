@@ -375,15 +375,25 @@ describe('portfolio_stream library (standalone Redis)', () => {
 class ClusterNode {
   async start() {
     this.port = await freePort();
+    // The bus port defaults to port + 10000, inside the kernel's ephemeral
+    // range, where a test's own client socket may hold it: pick it too.
+    do this.busPort = await freePort(); while (this.busPort === this.port);
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-redis-cluster-'));
     registerDir(this.dir);
+    const logfile = path.join(this.dir, 'redis.log');
     this.child = spawnTracked(`redis-cluster:${this.port}`, 'redis-server', ['--port', String(this.port),
       '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no',
       '--protected-mode', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(this.dir, 'nodes.conf'),
-      '--logfile', path.join(this.dir, 'redis.log')]);
+      '--cluster-port', String(this.busPort), '--logfile', logfile]);
     this.child.stdout.resume();
     this.child.stderr.resume();
-    await waitForPort(this.port, 10000, () => this.child.exitCode !== null);
+    try {
+      await waitForPort(this.port, 10000, () => this.child.exitCode !== null);
+    } catch (e) {
+      let log = '';
+      try { log = fs.readFileSync(logfile, 'utf8').slice(-2000); } catch { /* no log yet */ }
+      throw new Error(`${e.message}; redis.log: ${log}`);
+    }
     this.clients = [];
     const c = await this.client();
     await c.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']);
