@@ -29,6 +29,33 @@ void event_stop(ngx_event_t* ev) {
 
 }  // namespace
 
+ps_node* node_add(const std::string& host, int port, const std::string& unix_path, bool seed) {
+  auto n = std::make_unique<ps_node>();
+  n->host = host;
+  n->port = port;
+  n->unix_path = unix_path;
+  if (!unix_path.empty()) {
+    n->where = "unix:" + unix_path;
+  } else {
+    n->where = ps::format_host_port(host, static_cast<std::uint16_t>(port));
+  }
+  n->seed = seed;
+  ps_node* raw = n.get();
+  worker.nodes.push_back(std::move(n));
+  conn_init(&raw->cmd, raw, "command", true, ngx_cycle->log);
+  conn_init(&raw->sub, raw, worker.cluster ? "shard pub/sub" : "pub/sub", false, ngx_cycle->log);
+  raw->sub.shard = worker.cluster;
+  return raw;
+}
+
+void stats_recount() {
+  ngx_uint_t total = 0;
+  for (const auto& n : worker.nodes) {
+    total += n->subscriptions;
+  }
+  worker.stats.subscriptions = total;
+}
+
 }  // namespace ngx_ps_redis_internal
 
 // ---- public interface ------------------------------------------------------
@@ -44,41 +71,42 @@ ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_
   if (worker.running) {
     ngx_ps_redis_exit_process();
   }
+  worker.cluster = addr->nseeds > 0;
   try {
-    worker.host.assign(reinterpret_cast<const char*>(addr->host.data), addr->host.len);
-    worker.unix_path.assign(reinterpret_cast<const char*>(addr->unix_path.data), addr->unix_path.len);
+    worker.nodes.clear();
+    worker.seeds.clear();
+    worker.map.reset();
+    worker.refresh.reset();
     worker.username.assign(reinterpret_cast<const char*>(addr->username.data), addr->username.len);
     worker.password.assign(reinterpret_cast<const char*>(addr->password.data), addr->password.len);
-    if (!worker.unix_path.empty()) {
-      worker.where = "unix:" + worker.unix_path;
-    } else if (worker.host.find(':') != std::string::npos) {
-      worker.where = "[" + worker.host + "]:" + std::to_string(addr->port);
-    } else {
-      worker.where = worker.host + ":" + std::to_string(addr->port);
-    }
-    if (worker.unix_path.empty() && worker.host.empty()) {
-      worker.host = "127.0.0.1";
-      worker.where = "127.0.0.1:6379";
-    }
     // One per worker (pid): PUBSUB CHANNELS portfolio_stream:health:* lists
     // the workers holding a pub/sub connection, and NUMSUB > 1 for one of
     // them would show a leaked connection.
     worker.health = "portfolio_stream:health:" + std::to_string(static_cast<long long>(ngx_pid));
-    if (worker.channels == nullptr) {
-      worker.channels = std::make_unique<std::unordered_set<std::string>>();
+    if (worker.cluster) {
+      for (ngx_uint_t i = 0; i < addr->nseeds; i++) {
+        worker.seeds.emplace_back(
+            std::string(reinterpret_cast<const char*>(addr->seeds[i].host.data), addr->seeds[i].host.len),
+            addr->seeds[i].port);
+      }
+      worker.map = std::make_unique<ps::ClusterMap>();
+      worker.refresh = std::make_unique<ps::SlotMapRefresh>();
+    } else {
+      std::string host(reinterpret_cast<const char*>(addr->host.data), addr->host.len);
+      std::string unix_path(reinterpret_cast<const char*>(addr->unix_path.data), addr->unix_path.len);
+      if (unix_path.empty() && host.empty()) {
+        host = "127.0.0.1";
+      }
+      node_add(host, addr->port ? addr->port : 6379, unix_path, false);
     }
-    worker.channels->clear();
   } catch (...) {
     ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "portfolio_stream: out of memory");
     return NGX_ERROR;
   }
-  worker.port = addr->port ? addr->port : 6379;
   worker.db = addr->db;
   worker.timeout = addr->connect_timeout ? addr->connect_timeout : 2000;
   worker.handler = handler ? *handler : ngx_ps_pubsub_handler_t{};
 
-  conn_init(&worker.cmd, "command", true, cycle->log);
-  conn_init(&worker.sub, "pub/sub", false, cycle->log);
   ngx_queue_init(&worker.deadlines);
   ngx_queue_init(&worker.waiting);
   ngx_queue_init(&worker.answers);
@@ -91,22 +119,29 @@ ngx_int_t ngx_ps_redis_init_process(ngx_cycle_t* cycle, const ngx_ps_redis_addr_
   worker.deadline_ev.cancelable = 0;
   event_init(&worker.answer_ev, on_answers, cycle->log);
   event_init(&worker.notify_ev, on_notify, cycle->log);
+  event_init(&worker.refresh_ev, on_refresh, cycle->log);
+  event_init(&worker.gc_ev, on_gc, cycle->log);
+  event_init(&worker.retry_ev, on_lookup_retry, cycle->log);
   worker.notify_down = false;
   worker.notified_up = false;
   worker.notified_any = false;
   worker.error_log.reset();
   worker.cap_log.reset();
+  worker.map_log.reset();
   worker.history = history;
-  worker.functions = ps_redis::functions_state::unknown;
   worker.fleet = fleet;
-  worker.fleet_functions = ps_redis::functions_state::unknown;
   worker.functions_log.reset();
   worker.stats = ngx_ps_redis_stats_t{};
 
   worker.exiting = false;
   worker.running = true;
-  conn_start(&worker.cmd);
-  conn_start(&worker.sub);
+  if (worker.cluster) {
+    cluster_start();
+  } else {
+    ps_node* n = single_node();
+    conn_start(&n->cmd);
+    conn_start(&n->sub);
+  }
   return NGX_OK;
 }
 
@@ -120,10 +155,12 @@ void ngx_ps_redis_exit_process() {
   event_stop(&worker.deadline_ev);
   event_stop(&worker.answer_ev);
   event_stop(&worker.notify_ev);
-  for (ps_conn* pc : {&worker.cmd, &worker.sub}) {
-    event_stop(&pc->timer);
-    event_stop(&pc->retry);
-    event_stop(&pc->probe);
+  event_stop(&worker.refresh_ev);
+  event_stop(&worker.gc_ev);
+  event_stop(&worker.retry_ev);
+  for (const auto& n : worker.nodes) {
+    conn_stop_timers(&n->cmd);
+    conn_stop_timers(&n->sub);
   }
 
   // Handlers are not called any more: drop every lookup; those hiredis still
@@ -143,26 +180,30 @@ void ngx_ps_redis_exit_process() {
     get_maybe_free(q);
   }
 
-  // Commands still queued on a ready command connection (fleet releases
-  // and drops at exit) get one non-blocking chance to reach Redis.
-  if (worker.cmd.ac != nullptr && worker.cmd.state == conn_state::ready) {
-    int done = 0;
-    for (int i = 0; i < 8 && !done; i++) {
-      if (redisBufferWrite(&worker.cmd.ac->c, &done) != REDIS_OK) {
-        break;
+  for (const auto& n : worker.nodes) {
+    // Commands still queued on a ready command connection (fleet releases
+    // and drops at exit) get one non-blocking chance to reach Redis.
+    if (n->cmd.ac != nullptr && n->cmd.state == conn_state::ready) {
+      int done = 0;
+      for (int i = 0; i < 8 && !done; i++) {
+        if (redisBufferWrite(&n->cmd.ac->c, &done) != REDIS_OK) {
+          break;
+        }
       }
     }
-  }
-  // Deferred by hiredis when we are inside one of its callbacks; ev_cleanup
-  // then releases the nginx connection on the way out.
-  for (ps_conn* pc : {&worker.cmd, &worker.sub}) {
-    if (pc->ac != nullptr) {
-      redisAsyncFree(pc->ac);
+    // Deferred by hiredis when we are inside one of its callbacks; ev_cleanup
+    // then releases the nginx connection on the way out.
+    for (ps_conn* pc : {&n->cmd, &n->sub}) {
+      if (pc->ac != nullptr) {
+        redisAsyncFree(pc->ac);
+      }
     }
+    n->channels.clear();
+    n->subscriptions = 0;
   }
-  if (worker.channels != nullptr) {
-    worker.channels->clear();
-  }
+  // The nodes stay allocated: a context freed from inside one of its
+  // callbacks still reaches ev_cleanup through them. The next
+  // init_process (or the process's exit) frees them.
   worker.stats.subscriptions = 0;
 }
 

@@ -5,7 +5,16 @@
 
 #include "ngx_ps_nginx.h"
 
+struct ngx_ps_redis_seed_t {
+  ngx_str_t host;  // numeric, resolved at configuration time
+  in_port_t port;
+};
+
 struct ngx_ps_redis_addr_t {
+  // portfolio_stream_redis_cluster: the seed nodes (nseeds > 0); host,
+  // port, unix_path and db are then unused.
+  ngx_ps_redis_seed_t* seeds;
+  ngx_uint_t nseeds;
   ngx_str_t host;  // empty with unix_path
   in_port_t port;
   ngx_str_t unix_path;         // "unix:/path" given -> "/path"
@@ -20,6 +29,12 @@ struct ngx_ps_redis_addr_t {
 // static message for nginx -t and leaves addr unspecified.
 const char* ngx_ps_redis_parse_addr(ngx_conf_t* cf, ngx_str_t* args, ngx_uint_t nargs,
                                     ngx_ps_redis_addr_t* addr);
+
+// Parses the arguments of `portfolio_stream_redis_cluster ADDR ...
+// [password=P] [username=U] [connect_timeout=T]` (SPEC section 9): one or
+// more host:port seeds, then the options. Errors as above.
+const char* ngx_ps_redis_parse_cluster(ngx_conf_t* cf, ngx_str_t* args, ngx_uint_t nargs,
+                                       ngx_ps_redis_addr_t* addr);
 
 // ---- session lookups ---------------------------------------------------
 enum class ngx_ps_get_result { found, missing, unavailable };

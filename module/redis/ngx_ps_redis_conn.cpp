@@ -100,13 +100,16 @@ void ev_cleanup(void* p) noexcept {
   pc->handshake = 0;
 
   if (!pc->is_cmd) {
-    if (worker.channels != nullptr) {
-      worker.channels->clear();
-    }
-    worker.stats.subscriptions = 0;
+    pc->node->channels.clear();
+    pc->node->subscriptions = 0;
+    stats_recount();
   }
 
   if (worker.exiting) {
+    return;
+  }
+  if (pc->node->retired) {
+    gc_post();  // left the slot map: no reconnect
     return;
   }
 
@@ -132,7 +135,7 @@ void ev_cleanup(void* p) noexcept {
         pc->fast_until = ngx_current_msec + kFastWindow;
       }
     }
-    if (!pc->is_cmd) {
+    if (!pc->is_cmd && !worker.cluster) {
       worker.notify_down = true;
       if (!worker.notify_ev.posted) {
         ngx_post_event(&worker.notify_ev, &ngx_posted_events);
@@ -143,7 +146,7 @@ void ev_cleanup(void* p) noexcept {
     if (!quiet && pc->fail_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s lost: %s; reconnecting", pc->name,
-                    worker.where.c_str(), why);
+                    pc->node->where.c_str(), why);
     }
   } else {
     pc->attempts++;
@@ -151,11 +154,16 @@ void ev_cleanup(void* p) noexcept {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s failed: %s "
                     "(attempt %ui%s); retrying with backoff",
-                    pc->name, worker.where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
+                    pc->name, pc->node->where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
     }
+  }
+  if (worker.cluster) {
+    cluster_conn_lost(pc, was == conn_state::ready);
   }
   conn_schedule_retry(pc);
 }
+
+}  // namespace
 
 void conn_fail(ps_conn* pc, const char* why) {
   if (pc->ac == nullptr) {
@@ -167,7 +175,18 @@ void conn_fail(ps_conn* pc, const char* why) {
   redisAsyncFree(pc->ac);
 }
 
-}  // namespace
+void conn_want_write(ps_conn* pc) { ev_add_write(pc); }
+
+void conn_stop_timers(ps_conn* pc) {
+  for (ngx_event_t* ev : {&pc->timer, &pc->retry, &pc->probe}) {
+    if (ev->timer_set) {
+      ngx_del_timer(ev);
+    }
+    if (ev->posted) {
+      ngx_delete_posted_event(ev);
+    }
+  }
+}
 
 void conn_owe(ps_conn* pc, ngx_uint_t n) {
   if (pc->outstanding == 0) {
@@ -246,7 +265,7 @@ void on_handshake_reply(redisAsyncContext* ac, void* r, void* privdata, const ch
       ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
                     "portfolio_stream: Redis %s on the %s connection to %s failed: \"%*s\" "
                     "(retrying with backoff%s)",
-                    what, pc->name, worker.where.c_str(), reply->len, reply->str,
+                    what, pc->name, pc->node->where.c_str(), reply->len, reply->str,
                     suppressed_note(skipped).buf);
     }
     pc->fail_logged = true;  // the teardown line would only repeat this one
@@ -279,11 +298,17 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
     return;
   }
   redisAsyncContext* ac = pc->ac;
-  if (worker.unix_path.empty()) {
+  if (pc->node->unix_path.empty()) {
     (void)redisEnableKeepAlive(&ac->c);  // notices a vanished peer while idle
   }
 
   pc->state = conn_state::handshake;
+  if (pc->shard) {
+    // AUTH and a PING, written raw and read by shard_dispatch: the
+    // connection is ready at the PONG.
+    (void)shard_send_handshake(pc);  // on failure the connect timer ends it
+    return;
+  }
   if (!worker.password.empty()) {
     const char* argv[3];
     std::size_t lens[3];
@@ -302,7 +327,7 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
     pc->handshake++;
   }
   // Pub/sub channels are not per database: SELECT only for session GETs.
-  if (pc->is_cmd && worker.db != 0) {
+  if (pc->is_cmd && worker.db != 0 && !worker.cluster) {
     char buf[NGX_INT_T_LEN];
     u_char* end = ngx_sprintf(reinterpret_cast<u_char*>(buf), "%i", worker.db);
     const char* argv[2] = {"SELECT", buf};
@@ -314,7 +339,8 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
   }
   // History on: the Functions library is checked (and loaded) before the
   // command connection serves anything, so no read races its loading.
-  if (pc->is_cmd && (worker.history || worker.fleet)) {
+  // Not on a seed: it may be a replica, and only reads the slot map.
+  if (pc->is_cmd && !pc->node->seed && (worker.history || worker.fleet)) {
     if (!functions_send_check(pc)) {
       return;
     }
@@ -338,12 +364,13 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
 }  // namespace
 
 void conn_start(ps_conn* pc) {
-  if (worker.exiting || pc->ac != nullptr) {
+  if (worker.exiting || pc->ac != nullptr || pc->node->retired) {
     return;
   }
   const char* why = nullptr;
-  redisAsyncContext* ac = worker.unix_path.empty() ? redisAsyncConnect(worker.host.c_str(), worker.port)
-                                                   : redisAsyncConnectUnix(worker.unix_path.c_str());
+  const ps_node* n = pc->node;
+  redisAsyncContext* ac = n->unix_path.empty() ? redisAsyncConnect(n->host.c_str(), n->port)
+                                               : redisAsyncConnectUnix(n->unix_path.c_str());
   if (ac == nullptr) {
     why = "out of memory";
   } else if (ac->err != 0) {
@@ -355,6 +382,11 @@ void conn_start(ps_conn* pc) {
     c = ngx_get_connection(ac->c.fd, ps_log());
     if (c == nullptr) {
       why = "no free nginx connection";
+    } else if (!read_start(pc)) {
+      ngx_free_connection(c);
+      c->fd = (ngx_socket_t)-1;
+      c = nullptr;
+      why = "out of memory";
     }
   }
 
@@ -365,7 +397,7 @@ void conn_start(ps_conn* pc) {
       ngx_log_error(NGX_LOG_WARN, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s failed: %s "
                     "(attempt %ui%s); retrying with backoff",
-                    pc->name, worker.where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
+                    pc->name, pc->node->where.c_str(), why, pc->attempts, suppressed_note(skipped).buf);
     }
     if (ac != nullptr) {
       redisAsyncFree(ac);  // no hooks set yet: hiredis just closes its fd
@@ -382,7 +414,6 @@ void conn_start(ps_conn* pc) {
 
   pc->ac = ac;
   pc->c = c;
-  read_start(pc);
   pc->state = conn_state::connecting;
   pc->answered = false;
   pc->fail = nullptr;
@@ -416,7 +447,7 @@ void conn_ready(ps_conn* pc) {
     if (pc->up_log.allow(&skipped)) {
       ngx_log_error(NGX_LOG_NOTICE, ps_log(), 0,
                     "portfolio_stream: Redis %s connection to %s %s after %ui failed attempts%s", pc->name,
-                    worker.where.c_str(), pc->ever_ready ? "re-established" : "is up", pc->attempts,
+                    pc->node->where.c_str(), pc->ever_ready ? "re-established" : "is up", pc->attempts,
                     suppressed_note(skipped).buf);
     }
   }
@@ -426,11 +457,17 @@ void conn_ready(ps_conn* pc) {
   pc->last_progress = ngx_current_msec;
 
   if (pc->is_cmd) {
+    if (worker.cluster) {
+      cluster_conn_up(pc);
+    }
     cmd_flush_waiting();
     return;
   }
   // Idle health check, first due connect_timeout from now (on_probe).
   ngx_add_timer(&pc->probe, worker.timeout);
+  if (worker.cluster) {
+    cluster_conn_up(pc);
+  }
   if (!worker.notify_ev.posted) {
     ngx_post_event(&worker.notify_ev, &ngx_posted_events);
   }
@@ -439,7 +476,7 @@ void conn_ready(ps_conn* pc) {
 namespace {
 
 void conn_schedule_retry(ps_conn* pc) {
-  if (worker.exiting) {
+  if (worker.exiting || pc->node->retired) {
     return;
   }
   // Every pub/sub failure passes here; only the first one before the handler
@@ -490,6 +527,7 @@ void on_conn_timer(ngx_event_t* ev) noexcept {
     const char* why = "connect timed out";
     if (pc->state == conn_state::handshake) {
       why = pc->is_cmd                ? "no answer to AUTH/SELECT in time"
+            : pc->shard               ? "no answer to AUTH/PING in time"
             : worker.password.empty() ? "no answer to SUBSCRIBE in time"
                                       : "no answer to AUTH/SUBSCRIBE in time";
     }
@@ -509,8 +547,9 @@ void on_conn_timer(ngx_event_t* ev) noexcept {
 
 }  // namespace
 
-void conn_init(ps_conn* pc, const char* name, bool is_cmd, ngx_log_t* log) {
+void conn_init(ps_conn* pc, ps_node* node, const char* name, bool is_cmd, ngx_log_t* log) {
   *pc = ps_conn();
+  pc->node = node;
   pc->name = name;
   pc->is_cmd = is_cmd;
   pc->state = conn_state::down;

@@ -2,6 +2,7 @@
 // waiting queue, the deadlines, the replies, cancellation. See ngx_ps_redis_internal.h for who
 // owns a lookup (ngx_ps_get_t) and when it is freed.
 
+#include <new>
 #include <vector>
 
 #include "ngx_ps_redis_internal.h"
@@ -91,10 +92,53 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept;
 
 enum class send_rc { sent, later, failed };
 
-send_rc get_send(ngx_ps_get_t* q) {
-  int rc;
+// The key a cluster routes the lookup by: the session key, the history's
+// channel, a fleet call's first key (its keys share one slot).
+std::string_view route_key(const ngx_ps_get_t* q) {
+  if (q->is_read) {
+    return std::string_view(q->key, q->arg_lens[0]);
+  }
   if (q->is_fcall) {
-    if (worker.fleet_functions != ps_redis::functions_state::ok) {
+    const auto* arg_len = reinterpret_cast<const std::uint32_t*>(q->key + q->key_len + 1);
+    const char* p = q->key;
+    std::uint32_t len[3] = {0, 0, 0};
+    for (std::uint32_t i = 0; i < q->argc && i < 3; i++) {
+      ngx_memcpy(&len[i], arg_len + i, sizeof(len[i]));
+    }
+    if (q->argc < 3) {
+      return std::string_view(p, len[0]);
+    }
+    return std::string_view(p + len[0] + len[1], len[2]);
+  }
+  return std::string_view(q->key, q->key_len);
+}
+
+// Where the lookup goes: the one node, or in a cluster the node a redirect
+// named, else its key's slot owner (nullptr: the map does not know yet).
+ps_node* route(ngx_ps_get_t* q) {
+  if (!worker.cluster) {
+    return single_node();
+  }
+  if (q->target != nullptr && !q->target->retired) {
+    return q->target;
+  }
+  q->target = nullptr;
+  q->asking = 0;
+  return cluster_route(route_key(q));
+}
+
+send_rc get_send(ngx_ps_get_t* q, ps_node* node) {
+  int rc;
+  redisAsyncContext* ac = node->cmd.ac;
+  if (q->asking) {
+    // An ASK redirect: this once, on the node importing the slot.
+    q->asking = 0;
+    if (redisAsyncCommand(ac, nullptr, nullptr, "ASKING") != REDIS_OK) {
+      return send_rc::later;
+    }
+  }
+  if (q->is_fcall) {
+    if (node->fleet_functions != functions_state::ok) {
       return send_rc::failed;  // logged where the library check failed
     }
     std::vector<const char*> argv;
@@ -116,9 +160,9 @@ send_rc get_send(ngx_ps_get_t* q) {
       lens[1 + i] = len;
       p += len;
     }
-    rc = redisAsyncCommandArgv(worker.cmd.ac, on_get_reply, q, int(argv.size()), argv.data(), lens.data());
+    rc = redisAsyncCommandArgv(ac, on_get_reply, q, int(argv.size()), argv.data(), lens.data());
   } else if (q->is_read) {
-    if (worker.functions != ps_redis::functions_state::ok) {
+    if (node->functions != functions_state::ok) {
       return send_rc::failed;  // logged where the library check failed
     }
     const char* argv[7] = {"FCALL", "portfolio_stream_read", "1", nullptr, nullptr, nullptr, nullptr};
@@ -129,24 +173,46 @@ send_rc get_send(ngx_ps_get_t* q) {
       lens[3 + i] = q->arg_lens[i];
       p += q->arg_lens[i];
     }
-    rc = redisAsyncCommandArgv(worker.cmd.ac, on_get_reply, q, 7, argv, lens);
+    rc = redisAsyncCommandArgv(ac, on_get_reply, q, 7, argv, lens);
   } else {
     const char* argv[2] = {"GET", q->key};
     std::size_t lens[2] = {3, q->key_len};
-    rc = redisAsyncCommandArgv(worker.cmd.ac, on_get_reply, q, 2, argv, lens);
+    rc = redisAsyncCommandArgv(ac, on_get_reply, q, 2, argv, lens);
   }
   if (rc != REDIS_OK) {
     return send_rc::later;
   }
   q->in_redis = 1;
-  conn_owe(&worker.cmd, 1);
+  conn_owe(&node->cmd, 1);
   return send_rc::sent;
 }
 
-// Sends it now, or queues it until the command connection is ready.
+void wait_for_node(ngx_ps_get_t* q, ps_node* node) {
+  ngx_queue_insert_tail(&worker.waiting, &q->qlink);
+  q->in_waiting = 1;
+  if (node == nullptr) {
+    cluster_request_refresh();  // no owner known for its slot
+    return;
+  }
+  // Sleeping through a long backoff would let this lookup expire without a
+  // single attempt: pull the next attempt in (conn_schedule_retry's rule).
+  if (node->cmd.state == conn_state::down && node->cmd.retry.timer_set) {
+    auto left = static_cast<ngx_msec_int_t>(node->cmd.retry.timer.key - ngx_current_msec);
+    ngx_msec_t soon = worker.timeout / 2 ? worker.timeout / 2 : 1;
+    if (left > static_cast<ngx_msec_int_t>(soon)) {
+      ngx_add_timer(&node->cmd.retry, soon);
+    }
+  }
+}
+
+// Sends it now, or queues it until the command connection is ready. One
+// Redis: in order behind the waiting ones; a cluster has no order to keep
+// across nodes.
 void get_start(ngx_ps_get_t* q) {
-  if (worker.cmd.state == conn_state::ready && ngx_queue_empty(&worker.waiting)) {
-    switch (get_send(q)) {
+  ps_node* node = route(q);
+  if (node != nullptr && node->cmd.state == conn_state::ready &&
+      (worker.cluster || ngx_queue_empty(&worker.waiting))) {
+    switch (get_send(q, node)) {
       case send_rc::sent:
         return;
       case send_rc::failed:
@@ -158,17 +224,7 @@ void get_start(ngx_ps_get_t* q) {
         break;
     }
   }
-  ngx_queue_insert_tail(&worker.waiting, &q->qlink);
-  q->in_waiting = 1;
-  // Sleeping through a long backoff would let this lookup expire without a
-  // single attempt: pull the next attempt in (conn_schedule_retry's rule).
-  if (worker.cmd.state == conn_state::down && worker.cmd.retry.timer_set) {
-    auto left = static_cast<ngx_msec_int_t>(worker.cmd.retry.timer.key - ngx_current_msec);
-    ngx_msec_t soon = worker.timeout / 2 ? worker.timeout / 2 : 1;
-    if (left > static_cast<ngx_msec_int_t>(soon)) {
-      ngx_add_timer(&worker.cmd.retry, soon);
-    }
-  }
+  wait_for_node(q, node);
 }
 
 // A new lookup with a deadline; nullptr when it cannot even start. `extra`:
@@ -191,6 +247,7 @@ ngx_ps_get_t* get_new(std::size_t key_len, std::size_t extra = 0) {
     return nullptr;
   }
   ngx_memzero(q, offsetof(ngx_ps_get_t, key));
+  new (&q->budget) ps::RedirectBudget();
   q->key_len = key_len;
   q->key[key_len] = '\0';
   q->deadline = ngx_current_msec + worker.timeout;
@@ -206,22 +263,51 @@ ngx_ps_get_t* get_new(std::size_t key_len, std::size_t extra = 0) {
 }  // namespace
 
 void cmd_flush_waiting() {
-  while (!ngx_queue_empty(&worker.waiting) && worker.cmd.state == conn_state::ready) {
-    ngx_queue_t* l = ngx_queue_head(&worker.waiting);
+  if (!worker.cluster) {
+    ps_node* node = single_node();
+    while (node != nullptr && !ngx_queue_empty(&worker.waiting) && node->cmd.state == conn_state::ready) {
+      ngx_queue_t* l = ngx_queue_head(&worker.waiting);
+      auto* q = ngx_queue_data(l, ngx_ps_get_t, qlink);
+      send_rc rc = get_send(q, node);
+      if (rc == send_rc::later) {
+        break;  // the context is being torn down; they keep waiting
+      }
+      ngx_queue_remove(l);
+      q->in_waiting = 0;
+      if (rc == send_rc::failed) {
+        get_unlink(q);
+        q->done = 1;
+        answer_later(q);
+      }
+    }
+    return;
+  }
+  // A cluster: every waiting lookup whose node is ready goes; the others
+  // keep waiting (in order) for theirs.
+  ngx_queue_t* l = ngx_queue_head(&worker.waiting);
+  while (l != ngx_queue_sentinel(&worker.waiting)) {
+    ngx_queue_t* next = ngx_queue_next(l);
     auto* q = ngx_queue_data(l, ngx_ps_get_t, qlink);
-    send_rc rc = get_send(q);
-    if (rc == send_rc::later) {
-      break;  // the context is being torn down; they keep waiting
+    ps_node* node = route(q);
+    if (node != nullptr && node->cmd.state == conn_state::ready) {
+      send_rc rc = get_send(q, node);
+      if (rc != send_rc::later) {
+        ngx_queue_remove(l);
+        q->in_waiting = 0;
+        if (rc == send_rc::failed) {
+          get_unlink(q);
+          q->done = 1;
+          answer_later(q);
+        }
+      }
+    } else if (node == nullptr) {
+      cluster_request_refresh();
     }
-    ngx_queue_remove(l);
-    q->in_waiting = 0;
-    if (rc == send_rc::failed) {
-      get_unlink(q);
-      q->done = 1;
-      answer_later(q);
-    }
+    l = next;
   }
 }
+
+void on_lookup_retry(ngx_event_t*) noexcept { cmd_flush_waiting(); }
 
 namespace {
 
@@ -231,7 +317,7 @@ bool function_missing(const redisReply* reply) {
 }
 
 // portfolio_stream_read answers an array of bulk strings (SPEC section 8).
-void on_read_reply(ngx_ps_get_t* q, const redisReply* reply) {
+void on_read_reply(ngx_ps_get_t* q, ps_node* node, const redisReply* reply) {
   if (reply->type == REDIS_REPLY_ARRAY) {
     constexpr std::size_t kInline = 64;
     std::string_view inline_items[kInline];
@@ -259,8 +345,8 @@ void on_read_reply(ngx_ps_get_t* q, const redisReply* reply) {
       return;
     }
   }
-  if (reply->type == REDIS_REPLY_ERROR && function_missing(reply)) {
-    functions_lost(false);
+  if (reply->type == REDIS_REPLY_ERROR && function_missing(reply) && node != nullptr) {
+    functions_lost(node, false);
   }
   ngx_uint_t skipped = 0;
   if (worker.error_log.allow(&skipped)) {
@@ -275,21 +361,82 @@ void on_read_reply(ngx_ps_get_t* q, const redisReply* reply) {
   read_call(q, false, nullptr, 0);
 }
 
+// A cluster's MOVED/ASK/TRYAGAIN/CLUSTERDOWN: true when the lookup was
+// sent again (or queued to be), false when its caller gets the reply.
+bool cluster_redirect(ngx_ps_get_t* q, ps_conn* from, const redisReply* reply) {
+  std::string_view text(reply->str, reply->len);
+  if (ps::classify_cluster_error(text) == ps::ClusterError::other) {
+    return false;
+  }
+  ps::RedirectStep step;
+  try {
+    step = q->budget.on_error(text, cluster_index_of(from->node), *worker.map);
+  } catch (...) {
+    return false;
+  }
+  if (step.refresh_map) {
+    cluster_request_refresh();
+  }
+  if (step.action == ps::RedirectStep::Action::deliver) {
+    ngx_uint_t skipped = 0;
+    if (worker.map_log.allow(&skipped)) {
+      ngx_log_error(
+          NGX_LOG_WARN, ps_log(), 0, "portfolio_stream: Redis Cluster: %s to a lookup on %s: \"%*s\" (%s)%s",
+          q->is_read ? "history read" : (q->is_fcall ? "fleet call" : "GET"), from->node->where.c_str(),
+          int(reply->len), reply->str, step.reason, suppressed_note(skipped).buf);
+    }
+    return false;
+  }
+  q->target = cluster_node_of_index(step.node);
+  q->asking = step.asking ? 1 : 0;
+  if (step.action == ps::RedirectStep::Action::retry_later) {
+    ngx_queue_insert_tail(&worker.waiting, &q->qlink);
+    q->in_waiting = 1;
+    if (!worker.retry_ev.timer_set) {
+      ngx_add_timer(&worker.retry_ev, 50);
+    }
+    return true;
+  }
+  ps_node* node = route(q);
+  if (node != nullptr && node->cmd.state == conn_state::ready && get_send(q, node) == send_rc::sent) {
+    return true;
+  }
+  wait_for_node(q, node);
+  return true;
+}
+
 void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
   auto* q = static_cast<ngx_ps_get_t*>(privdata);
   auto* reply = static_cast<redisReply*>(r);
+  auto* pc = static_cast<ps_conn*>(ac->data);
   q->in_redis = 0;
-  if (reply != nullptr && ac == worker.cmd.ac) {
-    if (worker.cmd.outstanding > 0) {
-      worker.cmd.outstanding--;
+  if (reply != nullptr && pc != nullptr && ac == pc->ac) {
+    if (pc->outstanding > 0) {
+      pc->outstanding--;
     }
-    conn_progress(&worker.cmd);
+    conn_progress(pc);
   }
   if (q->done || worker.exiting) {
     q->done = 1;
     get_unlink(q);
     get_maybe_free(q);
     return;
+  }
+
+  if (worker.cluster && pc != nullptr) {
+    if (reply == nullptr) {
+      // Its node went away (failover, a retired node): it waits for the
+      // slot's next owner, within its deadline.
+      q->target = nullptr;
+      q->asking = 0;
+      ngx_queue_insert_tail(&worker.waiting, &q->qlink);
+      q->in_waiting = 1;
+      cluster_request_refresh();
+      return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && cluster_redirect(q, pc, reply)) {
+      return;
+    }
   }
 
   get_unlink(q);
@@ -303,7 +450,7 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
   }
 
   if (q->is_read) {
-    on_read_reply(q, reply);
+    on_read_reply(q, pc != nullptr ? pc->node : nullptr, reply);
     get_maybe_free(q);
     return;
   }
@@ -311,8 +458,8 @@ void on_get_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
     if (reply->type == REDIS_REPLY_INTEGER) {
       fcall_call(q, true, reply->integer);
     } else {
-      if (reply->type == REDIS_REPLY_ERROR && function_missing(reply)) {
-        functions_lost(true);
+      if (reply->type == REDIS_REPLY_ERROR && function_missing(reply) && pc != nullptr) {
+        functions_lost(pc->node, true);
       }
       ngx_uint_t skipped = 0;
       if (worker.error_log.allow(&skipped)) {

@@ -41,6 +41,9 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <vector>
+
+#include "cluster_map.h"
 
 #include "ngx_ps_nginx.h"
 #include "ngx_ps_log_limiter.h"
@@ -71,9 +74,18 @@ struct log_limiter : ngx_ps_log_limiter {
   log_limiter() : ngx_ps_log_limiter(kLogEvery) {}
 };
 
+struct ps_node;
+struct conn_guard;  // ngx_ps_redis_read.cpp
+
 struct ps_conn {
   const char* name;  // for log lines: "command" or "pub/sub"
   bool is_cmd;
+  // Cluster pub/sub: SSUBSCRIBE frames are read and dispatched by the
+  // module itself (ngx_ps_redis_cluster.cpp), never through hiredis'
+  // callbacks, which do not know sharded pub/sub (see src/shard_pubsub.h).
+  bool shard;
+  ps_node* node;          // the Redis node this connection talks to
+  conn_guard* guard;      // its reply guard (ngx_ps_redis_read.cpp), owned by node
   redisAsyncContext* ac;  // nullptr while down
   ngx_connection_t* c;    // our event wrapper around ac->c.fd
   conn_state state;
@@ -106,18 +118,68 @@ struct ps_conn {
   log_limiter up_log;
 };
 
+struct conn_guard_deleter {
+  void operator()(conn_guard* g) const noexcept;  // ngx_ps_redis_read.cpp
+};
+
+enum class functions_state { unknown, ok, missing };
+
+// One Redis node: with portfolio_stream_redis the only one; with
+// portfolio_stream_redis_cluster a master of the slot map (command and
+// shard pub/sub connection) or a seed (command connection only, to read
+// the slot map). Heap-allocated and never moved: hiredis and nginx events
+// hold pointers to its connections. A node that left the map is retired:
+// its connections are closed and it is freed (gc) once both are down.
+struct ps_node {
+  std::string host;
+  std::string unix_path;
+  int port = 0;
+  std::string where;  // "host:port" / "unix:/path" for log lines
+  bool seed = false;  // cluster: only reads the slot map
+  bool retired = false;
+
+  ps_conn cmd;
+  ps_conn sub;
+  std::unique_ptr<conn_guard, conn_guard_deleter> guards[2];
+
+  // The Redis Functions libraries on this node (SPEC sections 8 and 9):
+  // loaded per master, a cluster does not share them.
+  functions_state functions = functions_state::unknown;        // portfolio_stream (history)
+  functions_state fleet_functions = functions_state::unknown;  // portfolio_stream_fleet
+
+  // Channels we sent (S)SUBSCRIBE for and no (S)UNSUBSCRIBE since, on the
+  // current pub/sub context. hiredis 0.14 aborts (assert in
+  // redisProcessCallbacks) when an unsubscribe reply arrives after it has
+  // left subscribed mode, which an UNSUBSCRIBE of a channel it has no
+  // callback for can cause; filtering against this set keeps every
+  // UNSUBSCRIBE matched with a dict entry. On a shard connection it also
+  // tells an unasked sunsubscribe (the slot moved) from ours.
+  std::unordered_set<std::string> channels;
+  ngx_uint_t subscriptions = 0;  // confirmed, as Redis counts them
+};
+
 struct ps_redis {
   bool running;  // between init_process and exit_process
   bool exiting;  // exit_process ran: teardown callbacks must not react
 
-  std::string host;
-  std::string unix_path;
   std::string username;
   std::string password;
-  std::string where;  // "host:port" / "unix:/path" for log lines
-  int port;
   ngx_int_t db;
   ngx_msec_t timeout;
+
+  // portfolio_stream_redis: one node. portfolio_stream_redis_cluster: the
+  // masters of the slot map, plus seeds while the map is being read.
+  bool cluster;
+  std::vector<std::unique_ptr<ps_node>> nodes;
+  // Cluster: the configured seeds ("host", port), the slot map and when to
+  // read it again (ngx_ps_redis_cluster.cpp).
+  std::vector<std::pair<std::string, int>> seeds;
+  std::unique_ptr<ps::ClusterMap> map;
+  std::unique_ptr<ps::SlotMapRefresh> refresh;
+  ngx_event_t refresh_ev;  // SlotMapRefresh's next_due, and TRYAGAIN retries
+  ngx_event_t gc_ev;       // frees retired nodes once their connections are down
+  ngx_event_t retry_ev;    // lookups that got TRYAGAIN wait for it
+  log_limiter map_log;
 
   ngx_ps_pubsub_handler_t handler;
 
@@ -145,13 +207,6 @@ struct ps_redis {
   ngx_event_t deadline_ev;
   ngx_event_t answer_ev;
 
-  // Channels we sent SUBSCRIBE for and no UNSUBSCRIBE since, on the current
-  // pub/sub context. hiredis 0.14 aborts (assert in redisProcessCallbacks)
-  // when an unsubscribe reply arrives after it has left subscribed mode, which
-  // an UNSUBSCRIBE of a channel it has no callback for can cause; filtering
-  // against this set keeps every UNSUBSCRIBE matched with a dict entry.
-  std::unique_ptr<std::unordered_set<std::string>> channels;
-
   ngx_event_t notify_ev;
   bool notify_down;  // a ready pub/sub connection was lost since the last notify
   bool notified_up;  // the handler was last told state(true)
@@ -164,13 +219,10 @@ struct ps_redis {
   log_limiter error_log;  // error replies to GET
   log_limiter cap_log;    // too many lookups
 
-  // SPEC sections 8 and 9: the Redis Functions libraries on the command
-  // connection (ngx_ps_redis_functions.cpp).
-  enum class functions_state { unknown, ok, missing };
-  bool history;                     // some location has history on: check its library
-  functions_state functions;        // portfolio_stream (history)
-  bool fleet;                       // limit_scope fleet: check its library
-  functions_state fleet_functions;  // portfolio_stream_fleet
+  // SPEC sections 8 and 9: the Redis Functions libraries, checked on each
+  // node's command connection (ngx_ps_redis_functions.cpp).
+  bool history;  // some location has history on: check its library
+  bool fleet;    // limit_scope fleet: check its library
   log_limiter functions_log;
 
   ngx_ps_redis_stats_t stats;
@@ -214,6 +266,11 @@ struct ngx_ps_get_t {
   unsigned in_redis : 1;  // hiredis holds it as privdata
   unsigned done : 1;      // outcome decided (answered, expired, cancelled)
   unsigned held : 1;      // its handler is running: do not free under it
+  unsigned asking : 1;    // cluster: precede it with ASKING (an ASK redirect)
+  // Cluster: the node a MOVED/ASK named (else the key's slot owner), and
+  // how many redirects it has followed.
+  ngx_ps_redis_internal::ps_node* target;
+  ps::RedirectBudget budget;
   std::size_t key_len;
   char key[1];
 };
@@ -222,11 +279,28 @@ namespace ngx_ps_redis_internal {
 
 // ---- ngx_ps_redis_conn.cpp ----------------------------------------------------
 
-void conn_init(ps_conn* pc, const char* name, bool is_cmd, ngx_log_t* log);
+void conn_init(ps_conn* pc, ps_node* node, const char* name, bool is_cmd, ngx_log_t* log);
 void conn_start(ps_conn* pc);
 void conn_ready(ps_conn* pc);
 void conn_owe(ps_conn* pc, ngx_uint_t n);
 void conn_progress(ps_conn* pc);
+// Tears the context down (deferred by hiredis inside its callbacks);
+// ev_cleanup does the rest and logs why.
+void conn_fail(ps_conn* pc, const char* why);
+// Bytes were appended to the context's output buffer behind hiredis' back
+// (redisAppendCommandArgv): have them written.
+void conn_want_write(ps_conn* pc);
+// Stops the connection's timers (exit, a retired node).
+void conn_stop_timers(ps_conn* pc);
+
+// ---- ngx_ps_redis.cpp ---------------------------------------------------------
+
+// A new node (connections initialised, not started). Throws std::bad_alloc.
+ps_node* node_add(const std::string& host, int port, const std::string& unix_path, bool seed);
+// portfolio_stream_redis: the one node.
+inline ps_node* single_node() { return worker.nodes.empty() ? nullptr : worker.nodes.front().get(); }
+// The stats' subscription count, from every node.
+void stats_recount();
 
 // ---- ngx_ps_redis_get.cpp -----------------------------------------------------
 
@@ -235,10 +309,40 @@ void get_unlink(ngx_ps_get_t* q);
 void cmd_flush_waiting();
 void on_deadline(ngx_event_t*) noexcept;
 void on_answers(ngx_event_t*) noexcept;
+void on_lookup_retry(ngx_event_t*) noexcept;  // TRYAGAIN: flush the waiting lookups
 
 // ---- ngx_ps_redis_pubsub.cpp --------------------------------------------------
 
 bool sub_send_health(ps_conn* pc);
+
+// ---- ngx_ps_redis_cluster.cpp -------------------------------------------------
+
+// Starts reading the slot map from the seeds.
+void cluster_start();
+// The node that should get a lookup for key (its slot's owner), or nullptr
+// while the slot map does not know one.
+ps_node* cluster_route(std::string_view key);
+// A connection of a cluster node became ready / was lost.
+void cluster_conn_up(ps_conn* pc);
+void cluster_conn_lost(ps_conn* pc, bool was_ready);
+// Every shard's pub/sub connection is ready on a complete, current map.
+bool cluster_sub_ready();
+// The map is stale (MOVED, CLUSTERDOWN, a lost node): read it again soon.
+void cluster_request_refresh();
+// The slot map's index of a node, or kNoClusterNode.
+ps::ClusterNodeIndex cluster_index_of(const ps_node* node);
+// The master at index i of the map (created and connecting when new, e.g.
+// one only a MOVED named), or nullptr.
+ps_node* cluster_node_of_index(ps::ClusterNodeIndex i);
+// Shard pub/sub: the handshake (AUTH, PING) and the idle probe (PING),
+// written raw; frames read by shard_dispatch from read_once.
+bool shard_send_handshake(ps_conn* pc);
+bool shard_send_ping(ps_conn* pc);
+void shard_dispatch(ps_conn* pc);
+void cluster_pubsub(const std::string_view* channels, std::size_t n, bool subscribe);
+void on_refresh(ngx_event_t* ev) noexcept;
+void on_gc(ngx_event_t* ev) noexcept;
+void gc_post();
 
 // ---- ngx_ps_redis_functions.cpp -----------------------------------------------
 
@@ -248,8 +352,8 @@ bool sub_send_health(ps_conn* pc);
 bool functions_send_check(ps_conn* pc);
 // A call answered "ERR Function not found" (FUNCTION FLUSH/DELETE, a Redis
 // restarted without its data on the same connection): load the library
-// again; its calls fail until it is back.
-void functions_lost(bool fleet);
+// again on that node; its calls fail until it is back.
+void functions_lost(ps_node* node, bool fleet);
 void on_probe(ngx_event_t* ev) noexcept;
 void on_notify(ngx_event_t*) noexcept;
 

@@ -23,24 +23,25 @@ std::string_view reply_sv(const redisReply* r) {
 // would reuse whichever callback ran last in the same read pass.
 void on_pubsub_reply(redisAsyncContext* ac, void* r, void*) noexcept {
   auto* reply = static_cast<redisReply*>(r);
-  if (reply == nullptr || ac != worker.sub.ac || worker.exiting) {
+  ps_node* node = single_node();
+  if (reply == nullptr || node == nullptr || ac != node->sub.ac || worker.exiting) {
     return;
   }
-  if (worker.sub.state != conn_state::ready) {
+  ps_conn& sub = node->sub;
+  if (sub.state != conn_state::ready) {
     // Handshake: the one reply we wait for is the health "subscribe" (AUTH
     // has its own callback). Like AUTH it only counts as progress, not as
     // "answered" (which resets backoff and log limiter): see conn_progress.
-    if (worker.sub.state == conn_state::handshake && reply->type == REDIS_REPLY_ARRAY &&
-        reply->elements >= 3 && reply_sv(reply->element[0]) == "subscribe" &&
-        reply_sv(reply->element[1]) == worker.health) {
-      worker.sub.last_progress = ngx_current_msec;
-      if (worker.sub.handshake > 0 && --worker.sub.handshake == 0) {
-        conn_ready(&worker.sub);
+    if (sub.state == conn_state::handshake && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3 &&
+        reply_sv(reply->element[0]) == "subscribe" && reply_sv(reply->element[1]) == worker.health) {
+      sub.last_progress = ngx_current_msec;
+      if (sub.handshake > 0 && --sub.handshake == 0) {
+        conn_ready(&sub);
       }
     }
     return;
   }
-  conn_progress(&worker.sub);
+  conn_progress(&sub);
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
     ngx_log_error(NGX_LOG_ERR, ps_log(), 0, "portfolio_stream: unexpected Redis pub/sub reply (type %d)",
                   reply->type);
@@ -61,13 +62,14 @@ void on_pubsub_reply(redisAsyncContext* ac, void* r, void*) noexcept {
                                                                       : reply_sv(reply->element[2]));
       }
     } else if (kind == "subscribe" || kind == "unsubscribe") {
-      if (worker.sub.outstanding > 0) {
-        worker.sub.outstanding--;
+      if (sub.outstanding > 0) {
+        sub.outstanding--;
       }
       // Redis counts the health channel (subscribed first, never dropped):
       // the stat is the hub's channels only.
       if (reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer > 0) {
-        worker.stats.subscriptions = static_cast<ngx_uint_t>(reply->element[2]->integer - 1);
+        node->subscriptions = static_cast<ngx_uint_t>(reply->element[2]->integer - 1);
+        stats_recount();
       }
       if (ours) {
         // a probe's (or the handshake's) answer: nothing for the hub
@@ -98,7 +100,9 @@ void on_notify(ngx_event_t*) noexcept {
         }
       }
     }
-    if (worker.running && worker.sub.state == conn_state::ready && !worker.notified_up) {
+    bool up = worker.cluster ? cluster_sub_ready()
+                             : (single_node() != nullptr && single_node()->sub.state == conn_state::ready);
+    if (worker.running && up && !worker.notified_up) {
       worker.notified_up = true;
       worker.notified_any = true;
       if (worker.handler.state != nullptr) {
@@ -121,9 +125,12 @@ namespace {
 
 void pubsub_command(const char* verb, std::size_t verb_len, const std::string_view* channels, std::size_t n,
                     bool subscribe) {
-  if (!worker.running || worker.sub.state != conn_state::ready || n == 0 || worker.channels == nullptr) {
+  ps_node* node = single_node();
+  if (!worker.running || node == nullptr || node->sub.state != conn_state::ready || n == 0) {
     return;
   }
+  ps_conn& sub = node->sub;
+  std::unordered_set<std::string>& set = node->channels;
   try {
     std::vector<std::string> removed;  // UNSUBSCRIBE: names taken out of the set
     std::vector<const char*> argv;
@@ -149,9 +156,9 @@ void pubsub_command(const char* verb, std::size_t verb_len, const std::string_vi
       // "unsubscribe" reply for one channel can hit hiredis' assert.
       removed.reserve(n);
       for (std::size_t i = 0; i < n; i++) {
-        auto it = worker.channels->find(std::string(channels[i]));
-        if (it != worker.channels->end() && *it != worker.health) {
-          removed.push_back(std::move(worker.channels->extract(it).value()));
+        auto it = set.find(std::string(channels[i]));
+        if (it != set.end() && *it != worker.health) {
+          removed.push_back(std::move(set.extract(it).value()));
         }
       }
       for (const std::string& name : removed) {
@@ -163,19 +170,19 @@ void pubsub_command(const char* verb, std::size_t verb_len, const std::string_vi
     if (count == 0) {
       return;
     }
-    if (redisAsyncCommandArgv(worker.sub.ac, on_pubsub_reply, nullptr, static_cast<int>(argv.size()),
-                              argv.data(), lens.data()) != REDIS_OK) {
+    if (redisAsyncCommandArgv(sub.ac, on_pubsub_reply, nullptr, static_cast<int>(argv.size()), argv.data(),
+                              lens.data()) != REDIS_OK) {
       // The context is being torn down, which empties the set anyway.
       return;
     }
     if (subscribe) {
       for (std::size_t i = 0; i < n; i++) {
         if (channels[i] != worker.health) {
-          worker.channels->emplace(channels[i]);
+          set.emplace(channels[i]);
         }
       }
     }
-    conn_owe(&worker.sub, count);
+    conn_owe(&sub, count);
   } catch (...) {
     // bad_alloc. Worst case the set misses a subscribed channel, so a later
     // UNSUBSCRIBE of it is skipped; it never holds one hiredis does not know.
@@ -205,7 +212,7 @@ void on_probe(ngx_event_t* ev) noexcept {
     ngx_msec_t idle = ngx_current_msec - pc->last_progress;
     if (idle < worker.timeout) {
       next = worker.timeout - idle;
-    } else if (sub_send_health(pc)) {
+    } else if (pc->shard ? shard_send_ping(pc) : sub_send_health(pc)) {
       conn_owe(pc, 1);
     }
     // else: the context is being torn down; ev_cleanup stops this timer.
@@ -222,9 +229,17 @@ void on_probe(ngx_event_t* ev) noexcept {
 using namespace ngx_ps_redis_internal;
 
 void ngx_ps_redis_subscribe(const std::string_view* channels, std::size_t n) {
-  pubsub_command("SUBSCRIBE", 9, channels, n, true);
+  if (worker.cluster) {
+    cluster_pubsub(channels, n, true);
+  } else {
+    pubsub_command("SUBSCRIBE", 9, channels, n, true);
+  }
 }
 
 void ngx_ps_redis_unsubscribe(const std::string_view* channels, std::size_t n) {
-  pubsub_command("UNSUBSCRIBE", 11, channels, n, false);
+  if (worker.cluster) {
+    cluster_pubsub(channels, n, false);
+  } else {
+    pubsub_command("UNSUBSCRIBE", 11, channels, n, false);
+  }
 }

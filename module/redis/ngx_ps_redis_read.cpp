@@ -16,6 +16,14 @@ extern "C" void redisProcessCallbacks(redisAsyncContext* ac);
 
 namespace ngx_ps_redis_internal {
 
+struct conn_guard {
+  ps::RespGuard resp;
+  std::uint64_t limit = 0;
+  log_limiter discard_log;
+};
+
+void conn_guard_deleter::operator()(conn_guard* g) const noexcept { delete g; }
+
 namespace {
 
 constexpr std::size_t kReadSize = 16 * 1024;  // like hiredis' redisBufferRead
@@ -23,17 +31,8 @@ constexpr std::size_t kPubSubFloor = 64 * 1024;
 constexpr std::size_t kCommandMin = 1024 * 1024;
 constexpr std::size_t kHistorySlack = 4 * 1024;
 
-struct conn_guard {
-  ps::RespGuard resp;
-  std::uint64_t limit = 0;
-  log_limiter discard_log;
-};
-
-conn_guard guards[2];  // [0] command, [1] pub/sub; this worker's, like `worker`
 char read_buf[kReadSize];
 char why_buf[160];  // read_once's *why when it needs words of its own
-
-conn_guard& guard_of(const ps_conn* pc) { return guards[pc->is_cmd ? 0 : 1]; }
 
 std::size_t max_event_size() {
   auto* pmcf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(
@@ -64,8 +63,17 @@ const char* with_words(const char* what, const char* detail) {
 
 }  // namespace
 
-void read_start(ps_conn* pc) {
-  conn_guard& g = guard_of(pc);
+bool read_start(ps_conn* pc) {
+  if (pc->guard == nullptr) {
+    auto& owner = pc->node->guards[pc->is_cmd ? 0 : 1];
+    try {
+      owner.reset(new conn_guard());
+    } catch (...) {
+      return false;
+    }
+    pc->guard = owner.get();
+  }
+  conn_guard& g = *pc->guard;
   const std::size_t m = max_event_size();
   ps::RespGuardLimits l;
   if (pc->is_cmd) {
@@ -78,11 +86,12 @@ void read_start(ps_conn* pc) {
   l.max_line = l.max_bulk;
   g.resp.reset(l);
   g.limit = l.max_bulk;
+  return true;
 }
 
 read_rc read_once(ps_conn* pc, const char** why) {
   redisAsyncContext* ac = pc->ac;
-  conn_guard& g = guard_of(pc);
+  conn_guard& g = *pc->guard;
   ssize_t n = read(ac->c.fd, read_buf, sizeof(read_buf));
   if (n < 0) {
     ngx_err_t err = ngx_errno;
@@ -129,11 +138,15 @@ read_rc read_once(ps_conn* pc, const char** why) {
       ngx_log_error(level, ps_log(), 0,
                     "portfolio_stream: Redis %s connection: discarded a %uL-byte reply from %s "
                     "(over the %uL-byte limit)%s%s",
-                    pc->name, g.resp.last_discarded_length(), worker.where.c_str(), g.limit,
+                    pc->name, g.resp.last_discarded_length(), pc->node->where.c_str(), g.limit,
                     pc->is_cmd ? "; the lookup gets no value" : "", suppressed_note(skipped).buf);
     }
   }
-  redisProcessCallbacks(ac);  // may free ac (ev_cleanup nulls pc->ac)
+  if (pc->shard) {
+    shard_dispatch(pc);  // may free ac too
+  } else {
+    redisProcessCallbacks(ac);  // may free ac (ev_cleanup nulls pc->ac)
+  }
   // Not drained on a short read: more may have come meanwhile, and reading it
   // in this event (until EAGAIN) hands the hub bigger bursts per loop
   // iteration, so fewer and larger writes to the clients.

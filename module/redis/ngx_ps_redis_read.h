@@ -24,7 +24,8 @@
 namespace ngx_ps_redis_internal {
 
 // pc has a new context: a new reply stream, limits from the configuration.
-void read_start(ps_conn* pc);
+// False: no memory for its guard.
+bool read_start(ps_conn* pc);
 
 enum class read_rc {
   more,     // read something: the socket may hold more
