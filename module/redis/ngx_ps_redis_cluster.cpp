@@ -72,7 +72,19 @@ void reset_subs(const char* why) {
   }
   resetting = true;
   notify_down();
-  for (const auto& n : worker.nodes) {
+  // A snapshot: a teardown's ev_cleanup may ask for a map read, which may
+  // add seed nodes to worker.nodes.
+  std::vector<ps_node*> nodes;
+  try {
+    nodes.reserve(worker.nodes.size());
+    for (const auto& n : worker.nodes) {
+      nodes.push_back(n.get());
+    }
+  } catch (...) {
+    resetting = false;
+    return;
+  }
+  for (ps_node* n : nodes) {
     if (n->sub.ac != nullptr) {
       conn_fail(&n->sub, why);  // immediate, or deferred inside its own callbacks
     }
@@ -88,6 +100,7 @@ void retire(ps_node* n) {
   conn_stop_timers(&n->cmd);
   conn_stop_timers(&n->sub);
   bool had = n->cmd.ac != nullptr || n->sub.ac != nullptr;
+  bool subscribed = n->sub.state == conn_state::ready;
   for (ps_conn* pc : {&n->cmd, &n->sub}) {
     if (pc->ac != nullptr) {
       conn_fail(pc, "the node left the slot map");
@@ -95,6 +108,9 @@ void retire(ps_node* n) {
   }
   if (!had) {
     gc_post();
+  }
+  if (subscribed && !n->seed) {
+    reset_subs("resubscribing: a shard left the slot map");  // its channels need a new home
   }
 }
 

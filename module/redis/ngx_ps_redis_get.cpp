@@ -246,7 +246,7 @@ ngx_ps_get_t* get_new(std::size_t key_len, std::size_t extra = 0) {
   if (q == nullptr) {
     return nullptr;
   }
-  ngx_memzero(q, offsetof(ngx_ps_get_t, key));
+  ngx_memzero(static_cast<void*>(q), offsetof(ngx_ps_get_t, key));
   new (&q->budget) ps::RedirectBudget();
   q->key_len = key_len;
   q->key[key_len] = '\0';
