@@ -58,6 +58,7 @@ struct ngx_http_portfolio_stream_loc_conf_t {
   ngx_flag_t any_origin;           // "*"
   size_t max_message_size;
   size_t send_limit;
+  size_t send_lowat;          // TCP_NOTSENT_LOWAT of each WebSocket socket; 0 = the kernel's
   ps::SessionConfig session;  // from the values above, shared by the location's connections
 };
 

@@ -7,6 +7,7 @@
 
 #include "namespaces.h"
 #include "origin.h"
+#include "send_lowat.h"
 
 #include "ngx_ps_fleet.h"
 #include "ngx_ps_hub.h"
@@ -36,6 +37,7 @@ static ngx_conf_post_t ngx_http_portfolio_stream_at_least_one = {ngx_http_portfo
 static ngx_conf_post_t ngx_http_portfolio_stream_positive_size_post = {
     ngx_http_portfolio_stream_positive_size};
 static ngx_conf_post_t ngx_http_portfolio_stream_nonempty_post = {ngx_http_portfolio_stream_nonempty};
+static char* ngx_http_portfolio_stream_send_lowat(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
 
 #define PS_LOC_CONF (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF)
 static ngx_conf_enum_t ngx_http_portfolio_stream_limit_scopes[] = {
@@ -102,6 +104,8 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
      PS_LOC_OFFSET(message_timeout), nullptr},
     {ngx_string("portfolio_stream_send_limit"), PS_LOC_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
      PS_LOC_OFFSET(send_limit), &ngx_http_portfolio_stream_positive_size_post},
+    {ngx_string("portfolio_stream_send_lowat"), PS_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_http_portfolio_stream_send_lowat, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("portfolio_stream_stats"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_portfolio_stream_stats_directive, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     ngx_null_command};
@@ -253,6 +257,7 @@ static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf) {
   conf->origin_scheme = NGX_CONF_UNSET_UINT;
   conf->max_message_size = NGX_CONF_UNSET_SIZE;
   conf->send_limit = NGX_CONF_UNSET_SIZE;
+  conf->send_lowat = NGX_CONF_UNSET_SIZE;
   return conf;
 }
 
@@ -303,6 +308,7 @@ static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* pare
                             ngx_uint_t(ps::OriginScheme::automatic));
   ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size, 64 * 1024);
   ngx_conf_merge_size_value(conf->send_limit, prev->send_limit, 1024 * 1024);
+  ngx_conf_merge_size_value(conf->send_lowat, prev->send_lowat, ps::SendLowat::kDefault);
 
   if (conf->enable && conf->send_limit < 1024) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"portfolio_stream_send_limit\" must be at least 1k");
@@ -481,6 +487,30 @@ static char* ngx_http_portfolio_stream_nonempty(ngx_conf_t* cf, void* post, void
   if (value[1].len == 0) {
     return const_cast<char*>("must not be empty");
   }
+  return NGX_CONF_OK;
+}
+
+// portfolio_stream_send_lowat SIZE | off: a size as nginx writes them, off = 0
+// (the kernel's default); checked at the line (src/send_lowat.h).
+static char* ngx_http_portfolio_stream_send_lowat(ngx_conf_t* cf, ngx_command_t* cmd, void* c) {
+  auto* conf = static_cast<ngx_http_portfolio_stream_loc_conf_t*>(c);
+  if (conf->send_lowat != NGX_CONF_UNSET_SIZE) {
+    return const_cast<char*>("is duplicate");
+  }
+  ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
+  std::size_t size = 0;
+  if (ngx_strcasecmp(value[1].data, (u_char*)"off") != 0) {
+    ssize_t n = ngx_parse_size(&value[1]);
+    if (n == NGX_ERROR) {
+      return const_cast<char*>("invalid value");
+    }
+    size = std::size_t(n);
+  }
+  if (const char* err = ps::check_send_lowat(size)) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" directive %s, not \"%V\"", &cmd->name, err, &value[1]);
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  conf->send_lowat = size;
   return NGX_CONF_OK;
 }
 

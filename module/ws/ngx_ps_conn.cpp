@@ -8,6 +8,7 @@
 
 #include "client_message.h"
 #include "frame_writer.h"
+#include "send_lowat.h"
 #include "server_messages.h"
 #include "session_json.h"
 
@@ -136,6 +137,24 @@ ssize_t write_gathered(ngx_connection_t* c, const std::string_view* views, std::
     ngx_connection_error(c, err, const_cast<char*>("writev() failed"));
     return NGX_ERROR;
   }
+}
+
+// portfolio_stream_send_lowat: at most `lowat` bytes of ours wait unsent in
+// the kernel, so the backlog of a client that lags stays in the session's
+// queue, where conflation can replace it (src/send_lowat.h). TCP only.
+void set_send_lowat(ngx_connection_t* c, int lowat) {
+#ifdef TCP_NOTSENT_LOWAT
+  if (lowat <= 0 || (c->sockaddr->sa_family != AF_INET && c->sockaddr->sa_family != AF_INET6)) {
+    return;
+  }
+  if (setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) == -1) {
+    ngx_log_error(NGX_LOG_INFO, c->log, ngx_socket_errno,
+                  "portfolio_stream: setsockopt(TCP_NOTSENT_LOWAT) failed");
+  }
+#else
+  (void)c;
+  (void)lowat;
+#endif
 }
 
 // The end of every handler: write what is queued, carry out the session's
@@ -452,6 +471,7 @@ void ngx_ps_conn_run(conn_t* wc, std::string_view early) {
   c->idle = 1;  // so a graceful shutdown reaches read_handler with c->close
   ngx_reusable_connection(c, 0);
   (void)ngx_tcp_nodelay(c);
+  set_send_lowat(c, ps::send_lowat_option(lcf->send_lowat));
   if (c->read->timer_set) {
     ngx_del_timer(c->read);  // HTTP's; the session's deadline takes it over
   }
