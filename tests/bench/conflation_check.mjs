@@ -12,6 +12,7 @@
 //
 //   node tests/bench/conflation_check.mjs      # or: tests/bench/run_all.sh conflation_check
 //   env: BENCH_CC_N (20000) BENCH_CC_RCVBUF (4096) BENCH_CC_PAUSE (4) BENCH_CC_CONFLATE (on)
+//        BENCH_CC_LOWAT (unset: the module's default; e.g. off, 16k: portfolio_stream_send_lowat)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,7 @@ const N = Number(env('BENCH_CC_N', 20000));
 const RCVBUF = Number(env('BENCH_CC_RCVBUF', 4096));
 const PAUSE = Number(env('BENCH_CC_PAUSE', 4));
 const CONFLATE = env('BENCH_CC_CONFLATE', 'on');
+const LOWAT = env('BENCH_CC_LOWAT', '');
 
 const CLIENT = `
 import socket, sys, time, json
@@ -57,7 +59,7 @@ async function main() {
   try {
     const client = await redis.client();
     const cookie = fs.readFileSync(await createSessions(client, 1, { file: path.join(tmp, 'c.txt') }), 'utf8').trim();
-    nginx = await new BenchNginx('ps', { redisPort: redis.port, window: '0ms', extra: `portfolio_stream_conflate ${CONFLATE};` }).start();
+    nginx = await new BenchNginx('ps', { redisPort: redis.port, window: '0ms', extra: `portfolio_stream_conflate ${CONFLATE};${LOWAT ? ` portfolio_stream_send_lowat ${LOWAT};` : ''}` }).start();
     fs.writeFileSync(path.join(tmp, 'client.py'), CLIENT);
     const py = spawnTracked('client', 'python3', [path.join(tmp, 'client.py'), String(nginx.port), cookie, String(RCVBUF), String(PAUSE)]);
     let out = '';
@@ -83,8 +85,8 @@ async function main() {
     const lines = out.trim().split('\n').map((l) => JSON.parse(l));
     const got = lines[lines.length - 1];
     const st = await nginx.stats();
-    const res = { n: N, orders, rcvbuf: RCVBUF, pauseS: PAUSE, conflate: CONFLATE, publishMs, received: got, events: st.events, slowConsumerDrops: st.connections.slowConsumerDrops };
-    console.log(`\n${N} events (${orders} orders) to one client with SO_RCVBUF ${RCVBUF} that read nothing for ${PAUSE} s, conflation ${CONFLATE}:`);
+    const res = { n: N, orders, rcvbuf: RCVBUF, pauseS: PAUSE, conflate: CONFLATE, lowat: LOWAT || 'default', publishMs, received: got, events: st.events, slowConsumerDrops: st.connections.slowConsumerDrops };
+    console.log(`\n${N} events (${orders} orders) to one client with SO_RCVBUF ${RCVBUF} that read nothing for ${PAUSE} s, conflation ${CONFLATE}, send_lowat ${LOWAT || 'default'}:`);
     console.log(`  received ${got.bytes} bytes: ${got.positions} position_updates (last n=${got.lastPosition}), ${got.orders}/${orders} orders`);
     console.log(`  stats: conflated ${st.events.conflated}, delivered ${st.events.delivered}, slow-consumer drops ${st.connections.slowConsumerDrops}`);
     console.log(`results: ${writeResults('conflation_check', { machine: machine(), ...res })}`);
