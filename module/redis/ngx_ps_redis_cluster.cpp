@@ -540,6 +540,9 @@ void cluster_conn_up(ps_conn* pc) {
 }
 
 void cluster_conn_lost(ps_conn* pc, bool was_ready) {
+  if (!worker.notified_any) {
+    notify_down();  // e.g. no seed reachable at start: stats say degraded, not nothing
+  }
   if (pc->node->seed) {
     return;
   }
