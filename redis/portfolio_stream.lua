@@ -24,11 +24,19 @@
 -- last publish. The epoch changes whenever either key is found missing, so a
 -- client that holds an offset of a lost history is told (epoch mismatch).
 --
+-- Resharding. FCALL's one key is the channel name, which never exists as a
+-- key, so a source node whose slot is MIGRATING always answers ASK and the
+-- call runs on the importing node, perhaps before the channel's history has
+-- been migrated. Writing there would start a second history (and MIGRATE
+-- would then refuse the old one, "Target key exists"): while this node
+-- imports the slot and the history is not here yet, both functions answer
+-- TRYAGAIN and write nothing, and the caller retries.
+--
 -- Trimming uses XDEL rather than XADD MAXLEN: Redis 7.0 moves the stream's
 -- max-deleted-entry-id on XDEL but not on MAXLEN/XTRIM trimming, and the reader
 -- needs it to know whether an offset is older than what is retained.
 
-local VERSION = 1
+local VERSION = 2
 local DEFAULT_MAXLEN = 1000
 local DEFAULT_TTL = 3600
 local MAX_ID = '18446744073709551615'
@@ -141,6 +149,19 @@ local function new_epoch(old)
   return e
 end
 
+-- This node imports the key's slot (CLUSTER NODES: "[<slot>-<-<source>]" on
+-- its own line): only asked when a history key is missing.
+local function importing(key)
+  local slot = redis.call('CLUSTER', 'KEYSLOT', key)
+  local mark = '[' .. slot .. '-<-'
+  for line in string.gmatch(redis.call('CLUSTER', 'NODES'), '[^\n]+') do
+    if string.find(line, 'myself', 1, true) then
+      return string.find(line, mark, 1, true) ~= nil
+    end
+  end
+  return false
+end
+
 -- Checks the key types, then makes sure the epoch belongs to the stream that
 -- is there: a new epoch when the epoch key or the stream is missing.
 -- Returns epoch, stream_exists, or nil and an error reply (nothing written).
@@ -158,6 +179,9 @@ local function ensure_epoch(stream, epoch_key, ttl)
     epoch = redis.call('GET', epoch_key)
   end
   if st == 'none' or epoch == nil then
+    if in_cluster() and importing(stream) then
+      return nil, nil, redis.error_reply('TRYAGAIN the history of this channel is being migrated to this node')
+    end
     epoch = new_epoch(epoch)
     redis.call('SET', epoch_key, epoch, 'EX', ttl)
   end

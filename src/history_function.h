@@ -14,7 +14,7 @@
 namespace ps {
 
 // The library's VERSION (its `local VERSION = N` line). Bump both together.
-inline constexpr int kHistoryFunctionVersion = 1;
+inline constexpr int kHistoryFunctionVersion = 2;
 
 inline constexpr std::string_view kHistoryLibraryName = "portfolio_stream";
 inline constexpr std::string_view kHistoryPublishFunction = "portfolio_stream_publish";

@@ -122,6 +122,42 @@ describe('Redis Cluster harness (3 masters + 3 replicas)', { timeout: 60000 }, (
     }
   });
 
+  it('a history being migrated: the importing node answers TRYAGAIN and writes nothing until it arrives', async () => {
+    const ch = `portfolio:user:mig${process.pid}`;
+    const slot = keySlot(ch);
+    const from = await cluster.ownerOfSlot(slot);
+    const to = shards.find((s) => s.port !== from).port;
+    const ids = Object.fromEntries(shards.map((s) => [s.port, s.id]));
+    // a history on the source
+    const first = await cluster.command(['FCALL', 'portfolio_stream_publish', '1', ch, '{"n":1}'], ch);
+    const epoch = (await cluster.command(['FCALL', 'portfolio_stream_read', '1', ch, '', '0', '3600'], ch))[0];
+    await cluster.raw(to, ['CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', ids[from]]);
+    await cluster.raw(from, ['CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', ids[to]]);
+    try {
+      // the channel is no key: the source answers ASK, so the call runs on the target
+      const src = await cluster.nodeClient(from);
+      await rejectsWith(src.sendCommand(['FCALL', 'portfolio_stream_publish', '1', ch, '{"n":2}']), /^ASK /);
+      const dst = await cluster.nodeClient(to);
+      for (const fn of [['portfolio_stream_publish', '{"n":2}'], ['portfolio_stream_read', '', '0', '3600']]) {
+        const [r] = await Promise.all([dst.sendCommand(['ASKING']), dst.sendCommand(['FCALL', fn[0], '1', ch, ...fn.slice(1)])])
+          .then(([, v]) => [v], (e) => [e]);
+        assert.match(String(r && r.message), /^TRYAGAIN/, `${fn[0]} on the importing node before the keys: ${r}`);
+      }
+      assert.equal(await dst.sendCommand(['CLUSTER', 'COUNTKEYSINSLOT', String(slot)]), 0, 'nothing written on the target');
+      // the keys move (as redis-cli --cluster reshard does): now the target serves, same history
+      const keys = await src.sendCommand(['CLUSTER', 'GETKEYSINSLOT', String(slot), '100']);
+      assert.equal(keys.length, 2);
+      assert.equal(await src.sendCommand(['MIGRATE', '127.0.0.1', String(to), '', '0', '5000', 'KEYS', ...keys]), 'OK');
+      const [, id2] = await Promise.all([dst.sendCommand(['ASKING']), dst.sendCommand(['FCALL', 'portfolio_stream_publish', '1', ch, '{"n":2}'])]);
+      const [, r2] = await Promise.all([dst.sendCommand(['ASKING']), dst.sendCommand(['FCALL', 'portfolio_stream_read', '1', ch, first, '10', '3600'])]);
+      assert.equal(r2[0], epoch, 'the same epoch');
+      assert.deepEqual(r2.slice(3), [id2, '{"n":2}']);
+    } finally {
+      for (const port of [to, from]) await cluster.raw(port, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', ids[to]]).catch(() => {});
+      await cluster.waitHealthy();
+    }
+  });
+
   it('failover: kill a master by pid; its replica takes over, keeps the history library and serves', async () => {
     const victim = shards[1];
     const ch = channels[1];
@@ -137,7 +173,7 @@ describe('Redis Cluster harness (3 masters + 3 replicas)', { timeout: 60000 }, (
     assert.equal(await cluster.ownerOf(ch), promoted);
     await waitFor(() => !oldSub.client.isOpen || oldSub.client.isReady === false, { timeout: 3000, what: 'the old subscriber to lose its node' });
     // the replicated history and library are there
-    assert.equal(await cluster.raw(promoted, ['FCALL', 'portfolio_stream_version', '0']), 1);
+    assert.equal(await cluster.raw(promoted, ['FCALL', 'portfolio_stream_version', '0']), 2);
     const after = await cluster.command(['FCALL', 'portfolio_stream_read', '1', ch, '0-0', '10', '3600'], ch);
     assert.equal(after[0], before[0], 'same epoch after the failover (the replica had the keys)');
     assert.deepEqual(after.slice(3), before.slice(3));

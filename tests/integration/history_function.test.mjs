@@ -62,9 +62,9 @@ describe('portfolio_stream library (standalone Redis)', () => {
   });
   after(async () => { await redis.destroy(); });
 
-  it('version 1, no-writes flag; REPLACE loads again', async () => {
-    assert.equal(await c.sendCommand(['FCALL', 'portfolio_stream_version', '0']), 1);
-    assert.equal(await c.sendCommand(['FCALL_RO', 'portfolio_stream_version', '0']), 1);
+  it('version 2, no-writes flag; REPLACE loads again', async () => {
+    assert.equal(await c.sendCommand(['FCALL', 'portfolio_stream_version', '0']), 2);
+    assert.equal(await c.sendCommand(['FCALL_RO', 'portfolio_stream_version', '0']), 2);
     const list = await c.sendCommand(['FUNCTION', 'LIST', 'LIBRARYNAME', 'portfolio_stream']);
     const fns = list[0][list[0].indexOf('functions') + 1];
     const flags = Object.fromEntries(fns.map((f) => [f[1], f[5]]));
@@ -320,7 +320,7 @@ describe('portfolio_stream library (standalone Redis)', () => {
     // the same channel works again, and so does Redis
     assert.match(await publish(c, ch, '{}'), ID);
     assert.equal(await c.ping(), 'PONG');
-    assert.equal(await c.sendCommand(['FCALL', 'portfolio_stream_version', '0']), 1);
+    assert.equal(await c.sendCommand(['FCALL', 'portfolio_stream_version', '0']), 2);
   });
 
   it('an entry written by someone else without field d reads as ""', async () => {
