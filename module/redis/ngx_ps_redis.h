@@ -85,6 +85,12 @@ struct ngx_ps_pubsub_handler_t {
   // the first attempt to establish it failed; true: it is (re)established
   // (Redis answered) with no subscriptions: resubscribe.
   void (*state)(bool up);
+  // Deliveries made so far (monotonic; may be null): one read event of the
+  // pub/sub connection stops reading once it has led to kTurnWork of them
+  // and lets the loop turn end (writes, timers, handshakes); level-triggered,
+  // the rest is read in the next turn. A burst for one user cannot hold
+  // everyone else's turn.
+  std::uint64_t (*work)();
 };
 
 // Queue a command on the pub/sub connection; dropped silently while it is

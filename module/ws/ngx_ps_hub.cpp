@@ -62,6 +62,9 @@ struct hub_t {
   ngx_ps_log_limiter invalid_log;  // dropped events: one line a second
   bool pubsub_up = false;
   ngx_uint_t reconnects_reported = 0;
+  // Events handed to connections, ever: the Redis reader yields the loop
+  // turn when one read event has made too many (see ngx_ps_pubsub_handler_t).
+  std::uint64_t work = 0;
   ps::Compressor compressor;  // permessage-deflate: one per worker, reset per message
 };
 
@@ -177,6 +180,7 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
 void count_deliveries(ngx_ps_group_t* g) {
   ngx_atomic_int_t n = 0;
   for_each_conn(&g->conns, [&](conn_t* wc) { n += wc->connected_sent && !!wc->session.open(); });
+  worker_hub->work += std::uint64_t(n);
   if (n > 0) {
     ngx_ps_stat_add(ngx_ps_stat::events_delivered, n);
   }
@@ -430,7 +434,10 @@ void on_state(bool up) {
   }
 }
 
-const ngx_ps_pubsub_handler_t pubsub_handler = {on_message, on_subscribed, on_unsubscribed, on_state};
+std::uint64_t work_done() { return worker_hub ? worker_hub->work : 0; }
+
+const ngx_ps_pubsub_handler_t pubsub_handler = {on_message, on_subscribed, on_unsubscribed, on_state,
+                                                work_done};
 
 entry_t* acquire(std::string_view channel, table_t::Command* cmd) {
   auto [e, c] = worker_hub->table.acquire(channel);
