@@ -17,6 +17,9 @@ export const BAD_LOG_PATTERNS = [/\[alert\]/, /\[emerg\]/, /signal 11/, /exited 
 
 // opts:
 //   workers (1), redis ('127.0.0.1:6379 ...' args of portfolio_stream_redis, or null to omit),
+//   redisCluster ('127.0.0.1:7000 127.0.0.1:7001 ... [password=P] ...' args of
+//   portfolio_stream_redis_cluster, rendered instead of portfolio_stream_redis unless
+//   redis is given too), workerConnections (1024),
 //   main (extra main-context lines), http, server, location (extra lines),
 //   locations (extra location blocks), listen (extra listen params, e.g. 'reuseport'),
 //   logLevel ('info'), shutdownTimeout ('10s'), nchanFirst (load nchan before us),
@@ -37,7 +40,7 @@ error_log ${dir}/error.log ${o.logLevel};
 worker_shutdown_timeout ${o.shutdownTimeout};
 ${user}
 ${lines(o.main)}
-events { worker_connections 1024; }
+events { worker_connections ${o.workerConnections || 1024}; }
 http {
     access_log ${dir}/access.log;
     client_body_temp_path ${dir}/client_body_temp;
@@ -46,6 +49,7 @@ http {
     uwsgi_temp_path ${dir}/uwsgi_temp;
     scgi_temp_path ${dir}/scgi_temp;
     ${o.redis ? `portfolio_stream_redis ${o.redis};` : ''}
+    ${o.redisCluster ? `portfolio_stream_redis_cluster ${o.redisCluster};` : ''}
     ${o.secret === null ? '' : `portfolio_stream_session_secret '${o.secret ?? 'keyboard cat'}';`}
 ${lines(o.http)}
     server {
