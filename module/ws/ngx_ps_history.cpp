@@ -27,6 +27,13 @@ struct ngx_ps_history_t {
   bool position_known = false;
   bool connected = false;  // the first read is done and "connected" queued
   bool again = false;      // the subscription came back during a read: catch up after it
+  // A catch-up that finished while the worker was down again (a second
+  // outage during the read) says nothing yet: the client is still degraded
+  // and the catch-up after the next resubscribe tells "live". lost: that
+  // read found events it could not replay, so that "live" says
+  // recovered:false (new_epoch: the epoch it found, when it changed).
+  bool lost = false;
+  std::string new_epoch;
   ngx_ps_get_t* read = nullptr;
   ps::ReplayHold<ps::EventPtr> hold;
 
@@ -153,26 +160,35 @@ void read_done(void* data, bool ok, const std::string_view* items, std::size_t n
       replay = replay_events(wc, rd);
       h->position = d.replayed_upto;
       ngx_ps_stat_add(ngx_ps_stat::history_recovered, 1);
-      if (wc->degraded) {
-        ngx_ps_hub_send_status_live(wc);
-      }
     } else {
       ngx_log_error(NGX_LOG_INFO, log, 0,
                     "portfolio_stream: events missed during a Redis outage not recovered: %s",
                     h->position_known ? ps::resume_reason_name(d.reason) : "no position");
       ngx_ps_stat_add(ngx_ps_stat::history_not_recovered, 1);
-      std::string_view new_epoch;
+      h->lost = true;
       if (good) {
         if (rd.epoch != h->epoch) {
           h->epoch = rd.epoch;
-          new_epoch = h->epoch;
+          h->new_epoch = h->epoch;
         }
         h->position = rd.last_id;
         h->position_known = true;
       }
-      ngx_ps_conn_send_text(wc, ps::status_live_not_recovered(new_epoch));
     }
-    wc->degraded = 0;
+    if (!ngx_ps_hub_user_live(wc)) {
+      // Down again while reading: stay degraded; the resubscribe's catch-up
+      // (wake in the hub, since degraded is still set) says live.
+      h->again = false;
+    } else {
+      if (h->lost) {
+        ngx_ps_conn_send_text(wc, ps::status_live_not_recovered(h->new_epoch));
+      } else if (wc->degraded) {
+        ngx_ps_hub_send_status_live(wc);
+      }
+      h->lost = false;
+      h->new_epoch.clear();
+      wc->degraded = 0;
+    }
   }
   if (!replay.empty()) {
     ngx_ps_stat_add(ngx_ps_stat::history_replayed, ngx_atomic_int_t(replay.size()));
