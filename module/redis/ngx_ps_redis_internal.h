@@ -68,9 +68,7 @@ constexpr ngx_msec_t kFastBase = 400;
 constexpr ngx_uint_t kMaxLookups = 10000;
 // Deliveries one pub/sub read event may lead to before it yields the loop
 // turn (ngx_ps_pubsub_handler_t::work): a few milliseconds of work.
-constexpr std::uint64_t kTurnWork = 4096;
-constexpr std::size_t kReadMin = 1024;
-constexpr std::size_t kReadMax = 16 * 1024;
+constexpr std::uint64_t kTurnWork = 16384;
 
 enum class conn_state { down, connecting, handshake, ready };
 
@@ -115,15 +113,10 @@ struct ps_conn {
   ngx_uint_t outstanding;    // replies owed: GETs, or (un)subscribe confirmations
   ngx_uint_t handshake;      // AUTH/SELECT replies still due
   ngx_uint_t attempts;       // failed attempts since the last ready state
-  // Pub/sub: bytes per read(2), halved (down to kReadMin) while one read
-  // leads to more than kTurnWork deliveries (a broadcast to many
-  // connections), doubled back (up to 16 KiB) when reads are light, so the
-  // per-turn bound holds within a read too. 0 = 16 KiB.
-  std::size_t read_size;
-  bool ever_ready;   // a later ready state counts as a reconnect
-  bool answered;     // got a reply on this context: it really worked
-  const char* fail;  // why we tore it down ourselves (static text)
-  bool fail_logged;  // ...and it is logged already
+  bool ever_ready;           // a later ready state counts as a reconnect
+  bool answered;             // got a reply on this context: it really worked
+  const char* fail;          // why we tore it down ourselves (static text)
+  bool fail_logged;          // ...and it is logged already
   log_limiter fail_log;
   log_limiter up_log;
 };

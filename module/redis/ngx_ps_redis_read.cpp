@@ -92,9 +92,7 @@ bool read_start(ps_conn* pc) {
 read_rc read_once(ps_conn* pc, const char** why) {
   redisAsyncContext* ac = pc->ac;
   conn_guard& g = *pc->guard;
-  std::size_t want =
-      pc->read_size != 0 && pc->read_size < sizeof(read_buf) ? pc->read_size : sizeof(read_buf);
-  ssize_t n = read(ac->c.fd, read_buf, want);
+  ssize_t n = read(ac->c.fd, read_buf, sizeof(read_buf));
   if (n < 0) {
     ngx_err_t err = ngx_errno;
     if (err == NGX_EAGAIN) {

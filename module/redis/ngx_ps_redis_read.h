@@ -33,7 +33,7 @@ enum class read_rc {
   failed,   // the connection must be dropped: *why (static text)
 };
 
-// One read(2) of at most pc->read_size (16 KiB when 0) from pc's socket, through the guard into
+// One read(2) of at most 16 KiB from pc's socket, through the guard into
 // hiredis' reader, then hiredis' reply callbacks (which may free the context:
 // check pc->ac afterwards). pc must have a connected context.
 read_rc read_once(ps_conn* pc, const char** why);
