@@ -603,7 +603,9 @@ void ngx_ps_hub_send_status_live(conn_t* wc) { ngx_ps_conn_send(wc, status_frame
 std::size_t ngx_ps_hub_max_event_size() { return worker_hub->max_event_size; }
 
 void ngx_ps_hub_send_events(conn_t* wc, const std::vector<ps::EventPtr>& events) {
-  constexpr std::size_t kFrameEvents = 256;  // like the batcher's bounds
+  // Like the batcher's bounds; with batch_window 0 every event has its own
+  // frame (SPEC section 1), replays included.
+  const std::size_t kFrameEvents = wc->lcf->batch_window == 0 ? 1 : 256;
   constexpr std::size_t kFrameBytes = 256 * 1024;
   ngx_atomic_int_t frames = 0;
   std::vector<ps::EventPtr> chunk;

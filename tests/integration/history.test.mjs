@@ -82,6 +82,8 @@ describe('history: offsets, epoch and resume', () => {
     assert.deepEqual(evs.map((e) => e.i), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await sleep(200);
     assert.equal(c2.events().length, 9, 'no duplicate');
+    // batch_window 0: every event in its own frame, the replayed ones too (SPEC section 1)
+    assert.equal(c2.raw.map(String).filter((t) => t.startsWith('{"type":"batch"')).length, 0, 'no batch frame with window 0');
     const after = await stats(env);
     assert.equal(after.history.recovered - before.history.recovered, 1);
     assert.ok(after.history.replayed - before.history.replayed >= 8);
