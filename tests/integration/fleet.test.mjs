@@ -81,7 +81,9 @@ describe('fleet limit across two edges', () => {
     for (let i = 0; i < 5; i++) held.push((await status(c.port, cookie)).c);
     assert.ok(held.every(Boolean));
     assert.equal((await status(env.port, cookie)).status, 429);
-    const pids = [...c.workerPids(), c.child.pid];
+    // The master first: killed after its workers, it could respawn one (a
+    // leaked worker holding the test's stdio pipes and the fleet places).
+    const pids = [c.child.pid, ...c.workerPids()];
     for (const p of pids) process.kill(p, 'SIGKILL');
     const t0 = Date.now();
     let got = null;
