@@ -262,22 +262,33 @@ ngx_ps_get_t* get_new(std::size_t key_len, std::size_t extra = 0) {
 
 }  // namespace
 
+namespace {
+
+// Sends one waiting lookup to node; false when the context is being torn
+// down (it keeps waiting).
+bool flush_one(ngx_ps_get_t* q, ps_node* node) {
+  send_rc rc = get_send(q, node);
+  if (rc == send_rc::later) {
+    return false;
+  }
+  ngx_queue_remove(&q->qlink);
+  q->in_waiting = 0;
+  if (rc == send_rc::failed) {
+    get_unlink(q);
+    q->done = 1;
+    answer_later(q);
+  }
+  return true;
+}
+
+}  // namespace
+
 void cmd_flush_waiting() {
   if (!worker.cluster) {
     ps_node* node = single_node();
     while (node != nullptr && !ngx_queue_empty(&worker.waiting) && node->cmd.state == conn_state::ready) {
-      ngx_queue_t* l = ngx_queue_head(&worker.waiting);
-      auto* q = ngx_queue_data(l, ngx_ps_get_t, qlink);
-      send_rc rc = get_send(q, node);
-      if (rc == send_rc::later) {
-        break;  // the context is being torn down; they keep waiting
-      }
-      ngx_queue_remove(l);
-      q->in_waiting = 0;
-      if (rc == send_rc::failed) {
-        get_unlink(q);
-        q->done = 1;
-        answer_later(q);
+      if (!flush_one(ngx_queue_data(ngx_queue_head(&worker.waiting), ngx_ps_get_t, qlink), node)) {
+        break;
       }
     }
     return;
@@ -290,16 +301,7 @@ void cmd_flush_waiting() {
     auto* q = ngx_queue_data(l, ngx_ps_get_t, qlink);
     ps_node* node = route(q);
     if (node != nullptr && node->cmd.state == conn_state::ready) {
-      send_rc rc = get_send(q, node);
-      if (rc != send_rc::later) {
-        ngx_queue_remove(l);
-        q->in_waiting = 0;
-        if (rc == send_rc::failed) {
-          get_unlink(q);
-          q->done = 1;
-          answer_later(q);
-        }
-      }
+      (void)flush_one(q, node);
     } else if (node == nullptr) {
       cluster_request_refresh();
     }
