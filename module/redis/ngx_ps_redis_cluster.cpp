@@ -28,6 +28,7 @@
 #include "ngx_ps_redis_internal.h"
 #include "ngx_ps_redis_read.h"
 #include "resp_value.h"
+#include "ascii.h"
 #include "shard_pubsub.h"
 
 namespace ngx_ps_redis_internal {
@@ -339,15 +340,6 @@ bool shard_write(ps_conn* pc, const std::vector<const char*>& argv, const std::v
   return true;
 }
 
-std::string_view text_of(const redisReply* r) {
-  return (r != nullptr &&
-          (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR))
-             ? std::string_view(r->str, r->len)
-             : std::string_view();
-}
-
-bool iequals_ascii(std::string_view a, std::string_view b) { return ps::shard_pubsub_detail::iequal(a, b); }
-
 // One frame of a shard pub/sub connection. Returns why to drop the
 // connection, or nullptr.
 const char* shard_frame(ps_conn* pc, const redisReply* reply) {
@@ -375,9 +367,9 @@ const char* shard_frame(ps_conn* pc, const redisReply* reply) {
   }
   conn_progress(pc);
   // A probe's answer: +PONG, or ["pong", ""] once subscribed.
-  if ((reply->type == REDIS_REPLY_STATUS && iequals_ascii(text_of(reply), "PONG")) ||
+  if ((reply->type == REDIS_REPLY_STATUS && ps::iequals(reply_sv(reply), "PONG")) ||
       (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-       iequals_ascii(text_of(reply->element[0]), "pong"))) {
+       ps::iequals(reply_sv(reply->element[0]), "pong"))) {
     if (pc->outstanding > 0) {
       pc->outstanding--;
     }
@@ -387,10 +379,10 @@ const char* shard_frame(ps_conn* pc, const redisReply* reply) {
   // A message whose payload the reply guard discarded for its size arrives
   // with a null payload (see read_oversize_payload).
   if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
-      reply->element[2]->type == REDIS_REPLY_NIL && iequals_ascii(text_of(reply->element[0]), "smessage") &&
+      reply->element[2]->type == REDIS_REPLY_NIL && ps::iequals(reply_sv(reply->element[0]), "smessage") &&
       reply->element[1]->type == REDIS_REPLY_STRING) {
     if (h.message != nullptr) {
-      h.message(text_of(reply->element[1]), read_oversize_payload());
+      h.message(reply_sv(reply->element[1]), read_oversize_payload());
     }
     return nullptr;
   }

@@ -248,6 +248,14 @@ struct suppressed_note {
 
 inline ngx_log_t* ps_log() { return ngx_cycle->log; }
 
+// A reply's text (bulk string, status or error), or "" for other types.
+inline std::string_view reply_sv(const redisReply* r) {
+  return (r != nullptr &&
+          (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR))
+             ? std::string_view(r->str, r->len)
+             : std::string_view();
+}
+
 }  // namespace ngx_ps_redis_internal
 
 // A lookup: a session GET, or a history read (FCALL portfolio_stream_read).

@@ -11,12 +11,6 @@ namespace ngx_ps_redis_internal {
 
 namespace {
 
-std::string_view reply_sv(const redisReply* r) {
-  return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
-             ? std::string_view(r->str, r->len)
-             : std::string_view();
-}
-
 // One callback for every SUBSCRIBE: hiredis 0.14 files it per channel in its
 // channel dict and finds it again for each "subscribe", "message" and
 // "unsubscribe" reply. With several callbacks, a reply hiredis cannot match
