@@ -53,10 +53,10 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
 export PS_SANITIZE=1
 
 set +e
-# build.* (the addon route rebuilds without sanitizers), fuzz.* and ops.*
-# (packages and images of the plain build, minutes of Docker) are not
-# sanitizer runs; everything else is.
-ctest --test-dir "$build" --output-on-failure -LE '^(build|fuzz|ops)$' "$@"
+# build.* (the addon route rebuilds without sanitizers), fuzz.*, ops.*
+# (packages and images of the plain build, minutes of Docker) and steps.*
+# (scripts/test's own step results) are not sanitizer runs; everything else is.
+ctest --test-dir "$build" --output-on-failure -LE '^(build|fuzz|ops|steps)$' "$@"
 rc=$?
 set -e
 
