@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { useEnv, stopAndCheckLog, uniqueUser, sleep } from './lib/env.mjs';
 import { Nginx } from './lib/nginx.mjs';
-import { connectUser } from './lib/wsclient.mjs';
+import { handshakeStatus as status, killEdgeHoldingPlaces } from './lib/fleet.mjs';
 
 const fleetOpts = (redis) => ({
   stats: true,
@@ -15,15 +15,6 @@ const fleetOpts = (redis) => ({
   http: ['portfolio_stream_limit_scope fleet;', 'portfolio_stream_fleet_lease 3s;',
     'portfolio_stream_max_connections_per_user 5;'],
 });
-
-async function status(port, cookie) {
-  try {
-    const c = await connectUser(port, cookie);
-    return { status: 101, c };
-  } catch (e) {
-    return { status: e.status || 0 };
-  }
-}
 
 describe('fleet limit across two edges', () => {
   const env = useEnv({ nginx: fleetOpts });
@@ -77,28 +68,8 @@ describe('fleet limit across two edges', () => {
     const { cookie } = await env.login(u);
     const c = new Nginx(fleetOpts(env.redis));
     await c.start();
-    const held = [];
-    for (let i = 0; i < 5; i++) held.push((await status(c.port, cookie)).c);
-    assert.ok(held.every(Boolean));
-    assert.equal((await status(env.port, cookie)).status, 429);
-    // The master first: killed after its workers, it could respawn one (a
-    // leaked worker holding the test's stdio pipes and the fleet places).
-    const pids = [c.child.pid, ...c.workerPids()];
-    for (const p of pids) process.kill(p, 'SIGKILL');
-    const t0 = Date.now();
-    let got = null;
-    while (Date.now() - t0 < 8000) {
-      const r = await status(env.port, cookie);
-      if (r.status === 101) { got = r.c; break; }
-      assert.equal(r.status, 429);
-      await sleep(250);
-    }
-    const ms = Date.now() - t0;
-    assert.ok(got, 'the dead edge still holds the places');
+    const ms = await killEdgeHoldingPlaces(c, env.port, cookie);
     assert.ok(ms < 6000, `freed after ${ms} ms (lease 3 s)`);
-    got.terminate();
-    c.child = null;
-    await c.destroy().catch(() => {});
   });
 
   it('the fleet library gone from Redis: 503, then it is loaded again', async () => {

@@ -1,8 +1,11 @@
 // The fleet limit's key names and calls (SPEC section 9), as src/fleet.cpp
 // makes them, for tests that talk to redis/portfolio_stream_fleet.lua.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { crc16, keySlot } from './cluster.mjs';
+import { sleep } from './procs.mjs';
+import { connectUser } from './wsclient.mjs';
 
 export const FLEET_LUA = fs.readFileSync(fileURLToPath(new URL('../../../redis/portfolio_stream_fleet.lua', import.meta.url)), 'utf8');
 export const BUCKETS = 64;
@@ -45,3 +48,40 @@ export const fleet = {
     return c.sendCommand(['FCALL', 'portfolio_stream_fleet_count', '2', k.user, k.edges]);
   },
 };
+
+// A handshake's outcome: { status: 101, c } (c: the open client) or { status: <HTTP status> }.
+export async function handshakeStatus(port, cookie) {
+  try {
+    return { status: 101, c: await connectUser(port, cookie) };
+  } catch (e) {
+    return { status: e.status || 0 };
+  }
+}
+
+// Fills the user's `places` on `edge` (a started Nginx), checks that the edge
+// at `otherPort` refuses the user (429), SIGKILLs `edge` and waits until
+// `otherPort` admits the user again: the dead edge's lease has ended. Returns
+// the milliseconds that took; fails when it takes more than `waitMs`.
+export async function killEdgeHoldingPlaces(edge, otherPort, cookie, { places = 5, waitMs = 8000 } = {}) {
+  const held = [];
+  for (let i = 0; i < places; i++) held.push((await handshakeStatus(edge.port, cookie)).c);
+  assert.ok(held.every(Boolean), 'the edge to be killed admits the user');
+  assert.equal((await handshakeStatus(otherPort, cookie)).status, 429);
+  // The master first: killed after its workers, it could respawn one (a
+  // leaked worker holding the test's stdio pipes and the fleet places).
+  for (const p of [edge.child.pid, ...edge.workerPids()]) process.kill(p, 'SIGKILL');
+  const t0 = Date.now();
+  let got = null;
+  while (Date.now() - t0 < waitMs) {
+    const r = await handshakeStatus(otherPort, cookie);
+    if (r.status === 101) { got = r.c; break; }
+    assert.equal(r.status, 429);
+    await sleep(250);
+  }
+  const ms = Date.now() - t0;
+  assert.ok(got, 'the dead edge still holds the places');
+  got.terminate();
+  edge.child = null;
+  await edge.destroy().catch(() => {});
+  return ms;
+}
