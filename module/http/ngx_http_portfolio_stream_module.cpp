@@ -21,8 +21,19 @@ static char* ngx_http_portfolio_stream_origin_scheme(ngx_conf_t* cf, ngx_command
 static void* ngx_http_portfolio_stream_create_loc_conf(ngx_conf_t* cf);
 static char* ngx_http_portfolio_stream_merge_loc_conf(ngx_conf_t* cf, void* parent, void* child);
 static char* ngx_http_portfolio_stream_enable(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
+// portfolio_stream_redis and portfolio_stream_redis_cluster (SPEC section 9):
+// one handler, told by cmd->post which of the two it parses.
 static char* ngx_http_portfolio_stream_redis(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
-static char* ngx_http_portfolio_stream_redis_cluster(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
+struct ngx_http_portfolio_stream_redis_mode_t {
+  ngx_int_t mode;  // the main conf's redis_set once it is given: 1 single, 2 cluster
+  const char* (*parse)(ngx_conf_t* cf, ngx_str_t* args, ngx_uint_t nargs, ngx_ps_redis_addr_t* addr);
+  const char* conflict;  // when the other directive came first
+};
+static ngx_http_portfolio_stream_redis_mode_t ngx_http_portfolio_stream_redis_single = {
+    1, ngx_ps_redis_parse_addr,
+    "cannot be combined with \"portfolio_stream_redis_cluster\" (use one of them)"};
+static ngx_http_portfolio_stream_redis_mode_t ngx_http_portfolio_stream_redis_cluster = {
+    2, ngx_ps_redis_parse_cluster, "cannot be combined with \"portfolio_stream_redis\" (use one of them)"};
 static char* ngx_http_portfolio_stream_origins(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
 static char* ngx_http_portfolio_stream_stats_directive(ngx_conf_t* cf, ngx_command_t* cmd, void* conf);
 static char* ngx_http_portfolio_stream_positive_size(ngx_conf_t* cf, void* post, void* data);
@@ -51,9 +62,9 @@ static ngx_command_t ngx_http_portfolio_stream_commands[] = {
     {ngx_string("portfolio_stream"), NGX_HTTP_LOC_CONF | NGX_CONF_FLAG, ngx_http_portfolio_stream_enable,
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("portfolio_stream_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE,
-     ngx_http_portfolio_stream_redis, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+     ngx_http_portfolio_stream_redis, NGX_HTTP_MAIN_CONF_OFFSET, 0, &ngx_http_portfolio_stream_redis_single},
     {ngx_string("portfolio_stream_redis_cluster"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE,
-     ngx_http_portfolio_stream_redis_cluster, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+     ngx_http_portfolio_stream_redis, NGX_HTTP_MAIN_CONF_OFFSET, 0, &ngx_http_portfolio_stream_redis_cluster},
     {ngx_string("portfolio_stream_zone"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_size_slot,
      PS_MAIN_OFFSET(zone_size), nullptr},
     {ngx_string("portfolio_stream_max_connections"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
@@ -372,36 +383,20 @@ static char* ngx_http_portfolio_stream_stats_directive(ngx_conf_t* cf, ngx_comma
   return NGX_CONF_OK;
 }
 
-// redis_set: 1 after portfolio_stream_redis, 2 after portfolio_stream_redis_cluster.
 static char* ngx_http_portfolio_stream_redis(ngx_conf_t* cf, ngx_command_t* cmd, void* c) {
   auto* conf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(c);
-  if (conf->redis_set == 2) {
-    return const_cast<char*>("cannot be combined with \"portfolio_stream_redis_cluster\" (use one of them)");
+  const auto* how = static_cast<const ngx_http_portfolio_stream_redis_mode_t*>(cmd->post);
+  if (conf->redis_set != NGX_CONF_UNSET && conf->redis_set != how->mode) {
+    return const_cast<char*>(how->conflict);
   }
   if (conf->redis_set != NGX_CONF_UNSET) {
     return const_cast<char*>("is duplicate");
   }
   ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
-  if (const char* err = ngx_ps_redis_parse_addr(cf, value + 1, cf->args->nelts - 1, &conf->redis)) {
+  if (const char* err = how->parse(cf, value + 1, cf->args->nelts - 1, &conf->redis)) {
     return const_cast<char*>(err);
   }
-  conf->redis_set = 1;
-  return NGX_CONF_OK;
-}
-
-static char* ngx_http_portfolio_stream_redis_cluster(ngx_conf_t* cf, ngx_command_t* cmd, void* c) {
-  auto* conf = static_cast<ngx_http_portfolio_stream_main_conf_t*>(c);
-  if (conf->redis_set == 1) {
-    return const_cast<char*>("cannot be combined with \"portfolio_stream_redis\" (use one of them)");
-  }
-  if (conf->redis_set != NGX_CONF_UNSET) {
-    return const_cast<char*>("is duplicate");
-  }
-  ngx_str_t* value = static_cast<ngx_str_t*>(cf->args->elts);
-  if (const char* err = ngx_ps_redis_parse_cluster(cf, value + 1, cf->args->nelts - 1, &conf->redis)) {
-    return const_cast<char*>(err);
-  }
-  conf->redis_set = 2;
+  conf->redis_set = how->mode;
   return NGX_CONF_OK;
 }
 
