@@ -345,15 +345,7 @@ bool shard_write(ps_conn* pc, const std::vector<const char*>& argv, const std::v
 const char* shard_frame(ps_conn* pc, const redisReply* reply) {
   if (pc->state == conn_state::handshake) {
     if (reply->type == REDIS_REPLY_ERROR) {
-      ngx_uint_t skipped = 0;
-      if (pc->fail_log.allow(&skipped)) {
-        ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
-                      "portfolio_stream: Redis AUTH/PING on the %s connection to %s failed: \"%*s\" "
-                      "(retrying with backoff%s)",
-                      pc->name, pc->node->where.c_str(), int(reply->len), reply->str,
-                      suppressed_note(skipped).buf);
-      }
-      pc->fail_logged = true;
+      conn_log_refusal(pc, "AUTH/PING", reply);
       return "AUTH failed";
     }
     pc->last_progress = ngx_current_msec;

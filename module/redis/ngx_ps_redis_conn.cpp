@@ -208,6 +208,19 @@ void conn_progress(ps_conn* pc) {
   }
 }
 
+void conn_log_refusal(ps_conn* pc, const char* what, const redisReply* reply) {
+  ngx_uint_t skipped = 0;
+  // Misconfiguration, not a network blip: NGX_LOG_ERR with Redis' words.
+  if (pc->fail_log.allow(&skipped)) {
+    ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
+                  "portfolio_stream: Redis %s on the %s connection to %s failed: \"%*s\" "
+                  "(retrying with backoff%s)",
+                  what, pc->name, pc->node->where.c_str(), reply->len, reply->str,
+                  suppressed_note(skipped).buf);
+  }
+  pc->fail_logged = true;  // the teardown line would only repeat this one
+}
+
 namespace {
 
 // Not redisAsyncHandleRead: the socket is read here, through the reply guard
@@ -264,18 +277,7 @@ void on_handshake_reply(redisAsyncContext* ac, void* r, void* privdata, const ch
     return;  // the context is going away; ev_cleanup reports why
   }
   if (reply->type == REDIS_REPLY_ERROR) {
-    // Not conn_progress(): a refusal must keep the backoff and log limiter
-    // running, or a wrong password would retry at the minimum delay forever.
-    ngx_uint_t skipped = 0;
-    // Misconfiguration, not a network blip: NGX_LOG_ERR with Redis' words.
-    if (pc->fail_log.allow(&skipped)) {
-      ngx_log_error(NGX_LOG_ERR, ps_log(), 0,
-                    "portfolio_stream: Redis %s on the %s connection to %s failed: \"%*s\" "
-                    "(retrying with backoff%s)",
-                    what, pc->name, pc->node->where.c_str(), reply->len, reply->str,
-                    suppressed_note(skipped).buf);
-    }
-    pc->fail_logged = true;  // the teardown line would only repeat this one
+    conn_log_refusal(pc, what, reply);
     conn_fail(pc, what[0] == 'A' ? "AUTH failed" : "SELECT failed");
     return;
   }

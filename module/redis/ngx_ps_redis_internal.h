@@ -298,6 +298,11 @@ void conn_progress(ps_conn* pc);
 // Tears the context down (deferred by hiredis inside its callbacks);
 // ev_cleanup does the rest and logs why.
 void conn_fail(ps_conn* pc, const char* why);
+// Redis refused a handshake step (`what`: "AUTH", "SELECT", "AUTH/PING"):
+// logs its words, rate-limited, and marks the failure as logged. Not
+// conn_progress(): a refusal must keep the backoff and the log limiter
+// running, or a wrong password would retry at the minimum delay forever.
+void conn_log_refusal(ps_conn* pc, const char* what, const redisReply* reply);
 // Bytes were appended to the context's output buffer behind hiredis' back
 // (redisAppendCommandArgv): have them written.
 void conn_want_write(ps_conn* pc);
