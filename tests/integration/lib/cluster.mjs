@@ -95,12 +95,14 @@ function shardsOf(reply) {
 }
 
 export class RedisCluster {
-  // opts: { masters: 3, replicas: 1, nodeTimeout: 1000 (ms, cluster-node-timeout), extraArgs: [] }
+  // opts: { masters: 3, replicas: 1, nodeTimeout: 1000 (ms, cluster-node-timeout), extraArgs: [],
+  //         password: every node's requirepass/masterauth, used by the harness's own clients too }
   constructor(opts = {}) {
     this.masters = opts.masters ?? 3;
     this.replicas = opts.replicas ?? 1;
     this.nodeTimeout = opts.nodeTimeout ?? 1000;
     this.extraArgs = opts.extraArgs || [];
+    this.password = opts.password || null;
     this.nodes = []; // { port, busPort, dir, child }
     this.clients = [];
     this.subscribers = [];
@@ -125,7 +127,7 @@ export class RedisCluster {
         this.spawnNode(node);
       }
       for (const n of this.nodes) await waitForPort(n.port, 10000, () => n.child.exitCode !== null);
-      await run('redis-cli', ['--cluster', 'create', ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
+      await run('redis-cli', [...this.cliAuth(), '--cluster', 'create', ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
         '--cluster-replicas', String(this.replicas), '--cluster-yes'], { timeout: 30000 });
       await this.waitHealthy();
       await this.waitReplicasOnline();
@@ -137,6 +139,8 @@ export class RedisCluster {
     return this;
   }
 
+  cliAuth() { return this.password ? ['-a', this.password, '--no-auth-warning'] : []; }
+
   spawnNode(node) {
     const args = ['--port', String(node.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--dir', node.dir, '--daemonize', 'no', '--protected-mode', 'no', '--logfile', path.join(node.dir, 'redis.log'),
@@ -145,7 +149,8 @@ export class RedisCluster {
       // a replica may always take over (tests kill masters on purpose)
       '--cluster-replica-validity-factor', '0',
       // replicas sync at once (the default waits 5 s for more replicas to join the transfer)
-      '--repl-diskless-sync-delay', '0', ...this.extraArgs];
+      '--repl-diskless-sync-delay', '0',
+      ...(this.password ? ['--requirepass', this.password, '--masterauth', this.password] : []), ...this.extraArgs];
     node.child = spawnTracked(`redis-cluster:${node.port}`, 'redis-server', args);
     node.child.stdout.resume();
     node.child.stderr.resume();
@@ -158,7 +163,8 @@ export class RedisCluster {
 
   // A plain node-redis client of one node (tracked; closed by destroy()).
   async nodeClient(port, { track = true } = {}) {
-    const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false, connectTimeout: 2000 } });
+    const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false, connectTimeout: 2000 },
+      ...(this.password ? { password: this.password } : {}) });
     c.on('error', () => {});
     await c.connect();
     if (track) this.clients.push(c);
@@ -174,7 +180,7 @@ export class RedisCluster {
   async client() {
     const c = createCluster({
       rootNodes: this.nodes.map((n) => ({ socket: { host: '127.0.0.1', port: n.port, connectTimeout: 2000 } })),
-      defaults: { socket: { reconnectStrategy: (n) => (n > 20 ? false : 100) } },
+      defaults: { socket: { reconnectStrategy: (n) => (n > 20 ? false : 100) }, ...(this.password ? { password: this.password } : {}) },
       maxCommandRedirections: 16,
     });
     c.on('error', () => {});
@@ -286,7 +292,7 @@ export class RedisCluster {
     const src = sh.find((s) => s.port === from);
     const dst = sh.find((s) => s.port === to);
     if (!src || !dst) throw new Error(`reshard: ${from} and ${to} must be masters`);
-    await run('redis-cli', ['--cluster', 'reshard', `127.0.0.1:${from}`, '--cluster-from', src.id,
+    await run('redis-cli', [...this.cliAuth(), '--cluster', 'reshard', `127.0.0.1:${from}`, '--cluster-from', src.id,
       '--cluster-to', dst.id, '--cluster-slots', String(slots), '--cluster-yes'], { timeout: 60000 });
     await this.waitHealthy();
   }
