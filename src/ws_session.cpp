@@ -183,6 +183,10 @@ void WsSession::timer(std::int64_t now) {
     }
     return;
   }
+  if (recheck_at_ >= 0 && now >= recheck_at_) {
+    recheck_at_ = -1;
+    recheck_due_ = true;
+  }
   if (config_.message_timeout_ms > 0 && message_started_() >= 0 &&
       now - message_started_() >= config_.message_timeout_ms) {
     begin_close(close_code::policy_violation, "message timeout", CloseCause::message_timeout, now, false);
@@ -237,6 +241,7 @@ std::optional<std::int64_t> WsSession::deadline() const {
   }
   std::optional<std::int64_t> d;
   if (config_.heartbeat_ms > 0) d = next_ping_();
+  if (recheck_at_ >= 0) d = d ? std::min(*d, recheck_at_) : recheck_at_;
   if (config_.message_timeout_ms > 0 && message_started_() >= 0) {
     const std::int64_t m = message_started_() + config_.message_timeout_ms;
     d = d ? std::min(*d, m) : m;

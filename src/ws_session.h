@@ -99,6 +99,19 @@ class WsSession {
   // Call when deadline() has come (earlier calls are harmless).
   void timer(std::int64_t now);
 
+  // The caller's own periodic work while open (module/ws: the session
+  // re-read of portfolio_stream_session_recheck) rides on the same deadline,
+  // so a connection needs one timer: deadline() includes `at`, and once it
+  // has come timer() makes take_recheck() true, once. Ignored unless open.
+  void schedule_recheck(std::int64_t at) {
+    if (open()) recheck_at_ = at;
+  }
+  bool take_recheck() {
+    const bool due = recheck_due_ && open();
+    recheck_due_ = false;
+    return due;
+  }
+
   // Ends the connection at once (an internal error while closing, worker
   // exit): closed, abortive when anything is unsent.
   void abort();
@@ -174,6 +187,7 @@ class WsSession {
   std::int64_t last_seen_;
   std::int64_t t1_ = 0;
   std::int64_t t2_ = -1;
+  std::int64_t recheck_at_ = -1;  // open: when take_recheck() becomes true, -1: none
   std::uint32_t control_frames_ = 0;
   std::uint16_t close_code_ = 0;
   State state_ = State::open;
@@ -183,6 +197,7 @@ class WsSession {
   bool shutdown_done_ = false;
   bool abortive_ = false;
   bool blocked_ = false;  // write_blocked() since the queue was last empty
+  bool recheck_due_ = false;
 };
 
 }  // namespace ps

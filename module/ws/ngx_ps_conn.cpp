@@ -52,12 +52,6 @@ void finalize(conn_t* wc) {
   } catch (...) {
     ngx_log_error(NGX_LOG_ALERT, c->log, 0, "portfolio_stream: internal error releasing a connection");
   }
-  if (wc->recheck.timer_set) {
-    ngx_del_timer(&wc->recheck);
-  }
-  if (wc->recheck.posted) {
-    ngx_delete_posted_event(&wc->recheck);
-  }
   if (wc->recheck_lookup != nullptr) {
     ngx_ps_redis_cancel(wc->recheck_lookup);
     wc->recheck_lookup = nullptr;
@@ -103,9 +97,6 @@ void note_close(conn_t* wc) {
       break;
     default:
       break;
-  }
-  if (wc->recheck.timer_set) {
-    ngx_del_timer(&wc->recheck);
   }
 }
 
@@ -155,6 +146,21 @@ void set_send_lowat(ngx_connection_t* c, int lowat) {
   (void)c;
   (void)lowat;
 #endif
+}
+
+// The session's one deadline (heartbeat, message, close and re-read
+// deadlines) on c->read's timer: cancelable while open, so an idle
+// connection never holds a shutting-down worker; not once closing, so a
+// reload lets closes finish within close_timeout.
+void arm_deadline(conn_t* wc) {
+  ngx_event_t* rev = wc->connection->read;
+  if (auto d = wc->session.deadline()) {
+    std::int64_t delay = *d - now();
+    rev->cancelable = wc->session.open();
+    ngx_add_timer(rev, ngx_msec_t(delay > 0 ? delay : 1));
+  } else if (rev->timer_set) {
+    ngx_del_timer(rev);
+  }
 }
 
 // The end of every handler: write what is queued, carry out the session's
@@ -213,14 +219,7 @@ void step(conn_t* wc) {
     finalize(wc);
     return;
   }
-  ngx_event_t* rev = c->read;
-  if (auto d = s.deadline()) {
-    std::int64_t delay = *d - now();
-    rev->cancelable = s.open();
-    ngx_add_timer(rev, ngx_msec_t(delay > 0 ? delay : 1));
-  } else if (rev->timer_set) {
-    ngx_del_timer(rev);
-  }
+  arm_deadline(wc);
 }
 
 // Ends the connection after an internal error (called after the catch
@@ -276,6 +275,8 @@ void feed(conn_t* wc, std::string_view in) {
   }
 }
 
+void start_recheck(conn_t* wc);
+
 void read_handler(ngx_event_t* rev) {
   ngx_connection_t* c = static_cast<ngx_connection_t*>(rev->data);
   auto* wc = static_cast<conn_t*>(c->data);
@@ -285,6 +286,9 @@ void read_handler(ngx_event_t* rev) {
     if (rev->timedout) {
       rev->timedout = 0;
       s.timer(now());
+      if (s.take_recheck()) {
+        start_recheck(wc);
+      }
     }
     if (c->close) {
       // ngx_close_idle_connections(): the worker is shutting down.
@@ -348,17 +352,19 @@ void recheck_done(void* data, ngx_ps_get_result rc, std::string_view value) {
     ngx_log_error(NGX_LOG_ERR, wc->connection->log, 0,
                   "portfolio_stream: internal error in a session re-read");
   }
-  ngx_add_timer(&wc->recheck, wc->lcf->session_recheck);
+  wc->session.schedule_recheck(now() + std::int64_t(wc->lcf->session_recheck));
+  arm_deadline(wc);  // not from a connection handler: no step() follows
 }
 
-void recheck_handler(ngx_event_t* ev) {
-  auto* wc = static_cast<conn_t*>(ev->data);
-  if (!wc->session.open() || wc->recheck_lookup != nullptr) {
+// The session said a re-read is due (from read_handler, whose step() arms
+// the next deadline).
+void start_recheck(conn_t* wc) {
+  if (wc->recheck_lookup != nullptr) {
     return;
   }
   wc->recheck_lookup = ngx_ps_redis_get(wc->session_key, recheck_done, wc);
   if (wc->recheck_lookup == nullptr) {
-    ngx_add_timer(&wc->recheck, wc->lcf->session_recheck);
+    wc->session.schedule_recheck(now() + std::int64_t(wc->lcf->session_recheck));
   }
 }
 
@@ -432,10 +438,6 @@ conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_co
     // per-worker Inflater keeps nothing between messages.
     wc->deflate = 1;
   }
-  wc->recheck.handler = recheck_handler;
-  wc->recheck.data = wc;
-  wc->recheck.log = c->log;
-  wc->recheck.cancelable = 1;
   bool failed = false;
   try {
     wc->session.send_unlimited(ps::SharedBytes::concat({handshake_response}));
@@ -497,7 +499,8 @@ void ngx_ps_conn_run(conn_t* wc, std::string_view early) {
   if (lcf->session_recheck > 0 && wc->session.open()) {
     // Staggered: connections opened together re-read at different times.
     ngx_msec_t half = lcf->session_recheck / 2;
-    ngx_add_timer(&wc->recheck, half + ngx_msec_t(ngx_random()) % (lcf->session_recheck - half + 1));
+    wc->session.schedule_recheck(
+        now() + std::int64_t(half + ngx_msec_t(ngx_random()) % (lcf->session_recheck - half + 1)));
   }
   if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
     wc->session.abort();

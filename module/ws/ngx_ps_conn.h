@@ -44,10 +44,10 @@ struct ngx_ps_conn_t {
   ngx_ps_link_t group_link;      // in group->conns
   ngx_ps_link_t broadcast_link;  // in broadcast->conns
   ngx_ps_link_t worker_link;     // in the hub's list of every connection
-  // The session's deadline rides on c->read's timer (cancelable while open,
-  // so an idle heartbeat never holds a shutting-down worker; not once
+  // The session's deadline, the session re-read's included
+  // (WsSession::schedule_recheck), rides on c->read's timer (cancelable while
+  // open, so an idle heartbeat never holds a shutting-down worker; not once
   // closing, so a reload lets closes finish within close_timeout).
-  ngx_event_t recheck;           // session re-read timer; cancelable
   ngx_ps_get_t* recheck_lookup;  // pending re-read
   ngx_msec_t started;            // ngx_current_msec at the upgrade
   std::string session_key;       // prefix + sid, for the re-reads
@@ -74,7 +74,6 @@ struct ngx_ps_conn_t {
         group_link(this),
         broadcast_link(this),
         worker_link(this),
-        recheck(),
         recheck_lookup(nullptr),
         started(ngx_current_msec),
         slot(std::move(limit_slot)),

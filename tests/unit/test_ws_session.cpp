@@ -206,6 +206,42 @@ TEST(WsSession, EarlyTimerCallIsHarmless) {
   EXPECT_TRUE(s.pending().empty());
 }
 
+// The session re-read (module/ws) needs no timer of its own.
+TEST(WsSession, RecheckRidesOnTheDeadlineAndComesOnce) {
+  WsSession s(config(), 0);
+  ASSERT_EQ(s.deadline(), 1000);  // the heartbeat
+  s.schedule_recheck(300);
+  EXPECT_EQ(s.deadline(), 300);
+  s.timer(200);  // early: not yet
+  EXPECT_FALSE(s.take_recheck());
+  s.timer(300);
+  EXPECT_TRUE(s.take_recheck());
+  EXPECT_FALSE(s.take_recheck());  // once
+  EXPECT_EQ(s.deadline(), 1000);
+  EXPECT_TRUE(s.pending().empty());  // no ping yet
+  s.schedule_recheck(5000);
+  EXPECT_EQ(s.deadline(), 1000);  // the earlier one
+  s.timer(1000);
+  EXPECT_FALSE(s.take_recheck());
+  EXPECT_EQ(s.deadline(), 2000);
+}
+
+TEST(WsSession, RecheckAloneIsADeadlineAndNeverOutlivesOpen) {
+  SessionConfig c = make_config();
+  c.heartbeat_ms = 0;
+  c.message_timeout_ms = 0;
+  WsSession s(c, 0);
+  ASSERT_FALSE(s.deadline().has_value());
+  s.schedule_recheck(50);
+  EXPECT_EQ(s.deadline(), 50);
+  s.close(4401, "session expired", 10);
+  EXPECT_EQ(s.deadline(), 10 + c.close_timeout_ms);  // the close's, not the re-read's
+  s.timer(60);
+  EXPECT_FALSE(s.take_recheck());
+  s.schedule_recheck(70);  // ignored unless open
+  EXPECT_EQ(s.deadline(), 10 + c.close_timeout_ms);
+}
+
 // The bug of issue 14: a close whose peer never reads must still end.
 TEST(WsSession, CloseDeadlineEndsAPeerThatNeverReads) {
   WsSession s(config(), 0);
