@@ -24,6 +24,9 @@ import { connectUser, terminateAllWs } from '../integration/lib/wsclient.mjs';
 import { BenchNginx, Psb, buildPsb, createSessions, procMem, machine, table, writeResults, sleep, MODULE_PATH } from './lib/bench.mjs';
 
 const N = Number(process.env.BENCH_IDLE_N || 10000);
+// Users for ps's N connections (default N: one each). Fewer users give the
+// per-connection cost apart from the per-user one (subscription, group).
+const USERS = Math.min(N, Number(process.env.BENCH_IDLE_USERS || N));
 const SETTLE_MS = 3000;
 const srcs = (x) => [1, 2, 3, 4].map((y) => `127.0.${x}.${y}`).join(',');
 
@@ -71,9 +74,10 @@ async function main() {
   try {
     app = await startApp({ redis });
     const client = await redis.client();
-    const cookies = await createSessions(client, N, { file: path.join(tmp, 'cookies.txt') });
+    const cookies = await createSessions(client, N, { uidFmt: (i) => `b${i % USERS}`, file: path.join(tmp, 'cookies.txt') });
 
-    results.push(await measure('ps', new BenchNginx('ps', { redisPort: redis.port, window: '250ms' }),
+    results.push(await measure('ps', new BenchNginx('ps', { redisPort: redis.port, window: '250ms',
+      extra: USERS < N ? `portfolio_stream_max_connections_per_user ${Math.ceil(N / USERS)};` : undefined }),
       ['conns', '--cookies', cookies, '--first-frame', '--src', srcs(1)],
       async (nginx) => {
         // Real express-session logins over HTTP, then the WebSocket, then an event.
