@@ -5,6 +5,7 @@
 // identical frames, and queued by reference on each of them.
 
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "batcher.h"
@@ -29,8 +30,11 @@ struct ngx_ps_group_t {
   ngx_http_portfolio_stream_loc_conf_t* lcf;
   ps::Batcher batcher;
   ngx_queue_t conns;
-  ngx_event_t timer;  // the batcher's deadline; cancelable
-  ngx_uint_t mark;    // dedupes a broadcast event per group
+  // The batcher's deadline (cancelable) while it has one, else null: an
+  // idle group holds no timer (ngx_event_t is 96 bytes; most users are idle
+  // most of the time). Taken from and given back to hub_t::free_timers.
+  ngx_event_t* timer;
+  ngx_uint_t mark;  // dedupes a broadcast event per group
 
   ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m, ngx_http_portfolio_stream_loc_conf_t* conf);
   ~ngx_ps_group_t();
@@ -54,6 +58,11 @@ using entry_t = table_t::Entry;
 constexpr std::size_t kSubscribeBatch = 256;  // channels per (re)SUBSCRIBE
 
 struct hub_t {
+  // Group timers: every one made (owner) and the ones no group holds now.
+  // At most as many as groups that had a batch pending at once. Declared
+  // before `table` so that they outlive the groups it may still hold.
+  std::vector<std::unique_ptr<ngx_event_t>> timers;
+  std::vector<ngx_event_t*> free_timers;
   table_t table;
   ngx_queue_t conns;  // every connection of this worker
   ngx_uint_t mark = 0;
@@ -186,12 +195,67 @@ void count_deliveries(ngx_ps_group_t* g) {
   }
 }
 
+void group_timer(ngx_event_t* ev);
+
+void release_timer(ngx_ps_group_t* g) noexcept {
+  ngx_event_t* ev = g->timer;
+  if (ev == nullptr) {
+    return;
+  }
+  g->timer = nullptr;
+  if (ev->timer_set) {
+    ngx_del_timer(ev);
+  }
+  if (ev->posted) {
+    ngx_delete_posted_event(ev);
+  }
+  ev->data = nullptr;
+  if (worker_hub != nullptr) {  // null while the hub itself is destroyed
+    // Never fails: free_timers has room for every timer made (see take_timer).
+    worker_hub->free_timers.push_back(ev);
+  }
+}
+
+// Throws std::bad_alloc (nothing taken then).
+ngx_event_t* take_timer(ngx_ps_group_t* g) {
+  hub_t& h = *worker_hub;
+  ngx_event_t* ev;
+  if (!h.free_timers.empty()) {
+    ev = h.free_timers.back();
+    h.free_timers.pop_back();
+  } else {
+    // Room in free_timers first, so release_timer's push_back cannot throw.
+    h.free_timers.reserve(h.timers.size() + 1);
+    h.timers.push_back(std::make_unique<ngx_event_t>());
+    ev = h.timers.back().get();
+  }
+  *ev = ngx_event_t();
+  ev->handler = group_timer;
+  ev->data = g;
+  ev->log = h.log;
+  ev->cancelable = 1;
+  return ev;
+}
+
 void arm_timer(ngx_ps_group_t* g) {
   if (auto d = g->batcher.deadline()) {
+    if (g->timer == nullptr) {
+      try {
+        g->timer = take_timer(g);
+      } catch (const std::bad_alloc&) {
+        // No memory for a timer: the batch goes now instead of waiting with
+        // no deadline.
+        ps::Batcher::Output out;
+        if (g->batcher.flush(std::int64_t(ngx_current_msec), out)) {
+          deliver(g, out);
+        }
+        return;
+      }
+    }
     std::int64_t delay = *d - std::int64_t(ngx_current_msec);
-    ngx_add_timer(&g->timer, ngx_msec_t(delay > 0 ? delay : 1));
-  } else if (g->timer.timer_set) {
-    ngx_del_timer(&g->timer);
+    ngx_add_timer(g->timer, ngx_msec_t(delay > 0 ? delay : 1));
+  } else {
+    release_timer(g);
   }
 }
 
@@ -453,19 +517,17 @@ entry_t* acquire(std::string_view channel, table_t::Command* cmd) {
 
 ngx_ps_group_t::ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m,
                                ngx_http_portfolio_stream_loc_conf_t* conf)
-    : user(u), mask(m), lcf(conf), batcher(std::int64_t(conf->batch_window)), conns(), timer(), mark(0) {
+    : user(u),
+      mask(m),
+      lcf(conf),
+      batcher(std::int64_t(conf->batch_window)),
+      conns(),
+      timer(nullptr),
+      mark(0) {
   ngx_queue_init(&conns);
-  timer.handler = group_timer;
-  timer.data = this;
-  timer.log = worker_hub->log;
-  timer.cancelable = 1;
 }
 
-ngx_ps_group_t::~ngx_ps_group_t() {
-  if (timer.timer_set) {
-    ngx_del_timer(&timer);
-  }
-}
+ngx_ps_group_t::~ngx_ps_group_t() { release_timer(this); }
 
 void ngx_ps_hub_attach(conn_t* wc, std::string_view user_id) {
   std::string channel;
