@@ -44,9 +44,12 @@ struct ngx_ps_group_t {
 // broadcast channel (then only `conns` is used).
 struct ngx_ps_user_t {
   void* entry = nullptr;  // the SubscriptionTable entry that holds this
-  std::string user_id;
   std::vector<std::unique_ptr<ngx_ps_group_t>> groups;
-  ngx_queue_t conns{};   // broadcast entries: every listening connection
+  ngx_queue_t conns{};  // broadcast entries: every listening connection
+  // A user's channel: the user id is the channel name from user_at on (the
+  // channel prefix before it), so it is not stored twice.
+  std::uint32_t user_at = 0;
+  bool is_user = false;
   bool control = false;  // the control channel (logout pushes), held by the hub
 };
 
@@ -400,7 +403,7 @@ void on_message(std::string_view channel, std::string_view payload) {
     }
     ps::EventPtr ev = ps::make_event(payload, std::move(info), received_us);
     ngx_ps_user_t& u = e->local;
-    if (!u.user_id.empty()) {
+    if (u.is_user) {
       for (std::size_t i = 0; i < u.groups.size(); i++) {
         group_event(u.groups[i].get(), ev);
       }
@@ -445,7 +448,7 @@ void on_subscribed(std::string_view channel) {
         }
       }
     };
-    if (!u.user_id.empty()) {
+    if (u.is_user) {
       for (auto& g : u.groups) {
         for_each_conn(&g->conns, wake);
       }
@@ -541,8 +544,9 @@ void ngx_ps_hub_attach(conn_t* wc, std::string_view user_id) {
   wc->user = &e->local;
   ngx_queue_insert_tail(&worker_hub->conns, &wc->worker_link.queue);
   send_command(cmd, channel);
-  if (e->local.user_id.empty()) {
-    e->local.user_id.assign(user_id);
+  if (!e->local.is_user) {
+    e->local.is_user = true;
+    e->local.user_at = std::uint32_t(wc->lcf->channel_prefix.len);
   }
   join_group(wc, wc->filter);
 
@@ -599,7 +603,11 @@ void ngx_ps_hub_set_filter(conn_t* wc, ps::ChannelMask filter) {
 }
 
 std::string_view ngx_ps_user_id(const conn_t* wc) {
-  return wc->user ? std::string_view(wc->user->user_id) : std::string_view();
+  if (wc->user == nullptr) {
+    return {};
+  }
+  const std::string& channel = static_cast<const entry_t*>(wc->user->entry)->channel();
+  return std::string_view(channel).substr(std::min<std::size_t>(wc->user->user_at, channel.size()));
 }
 
 ngx_int_t ngx_ps_hub_init(ngx_cycle_t* cycle) {
@@ -656,7 +664,7 @@ void ngx_ps_hub_send_connected(conn_t* wc, const ps::ConnectedHistory* history) 
   wc->connected_sent = 1;
   wc->degraded = 0;
   ngx_ps_conn_send_text(
-      wc, ps::connected_message(wc->user->user_id, wc->filter, std::int64_t(wc->lcf->batch_window),
+      wc, ps::connected_message(ngx_ps_user_id(wc), wc->filter, std::int64_t(wc->lcf->batch_window),
                                 std::int64_t(wc->lcf->heartbeat), ngx_ps_now_ms(), history));
 }
 
