@@ -34,7 +34,8 @@ struct ngx_ps_group_t {
   // idle group holds no timer (ngx_event_t is 96 bytes; most users are idle
   // most of the time). Taken from and given back to hub_t::free_timers.
   ngx_event_t* timer;
-  ngx_uint_t mark;  // dedupes a broadcast event per group
+  ngx_uint_t mark;                       // dedupes a broadcast event per group
+  std::unique_ptr<ngx_ps_group_t> next;  // the user's next group
 
   ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m, ngx_http_portfolio_stream_loc_conf_t* conf);
   ~ngx_ps_group_t();
@@ -44,7 +45,9 @@ struct ngx_ps_group_t {
 // broadcast channel (then only `conns` is used).
 struct ngx_ps_user_t {
   void* entry = nullptr;  // the SubscriptionTable entry that holds this
-  std::vector<std::unique_ptr<ngx_ps_group_t>> groups;
+  // Its groups, a list (one group in the common case: a vector would cost
+  // a heap block per user besides itself).
+  std::unique_ptr<ngx_ps_group_t> groups;
   ngx_queue_t conns{};  // broadcast entries: every listening connection
   // A user's channel: the user id is the channel name from user_at on (the
   // channel prefix before it), so it is not stored twice.
@@ -293,13 +296,15 @@ void group_timer(ngx_event_t* ev) {
 
 ngx_ps_group_t* find_group(ngx_ps_user_t* u, ps::ChannelMask mask,
                            ngx_http_portfolio_stream_loc_conf_t* lcf) {
-  for (auto& g : u->groups) {
+  for (ngx_ps_group_t* g = u->groups.get(); g != nullptr; g = g->next.get()) {
     if (g->mask == mask && g->lcf == lcf) {
-      return g.get();
+      return g;
     }
   }
-  u->groups.push_back(std::make_unique<ngx_ps_group_t>(u, mask, lcf));
-  return u->groups.back().get();
+  auto g = std::make_unique<ngx_ps_group_t>(u, mask, lcf);
+  g->next = std::move(u->groups);
+  u->groups = std::move(g);
+  return u->groups.get();
 }
 
 void leave_group(conn_t* wc) {
@@ -310,11 +315,11 @@ void leave_group(conn_t* wc) {
   wc->group_link.unlink();
   wc->group = nullptr;
   if (ngx_queue_empty(&g->conns)) {
-    auto& groups = g->user->groups;
-    for (auto it = groups.begin(); it != groups.end(); ++it) {
-      if (it->get() == g) {
-        groups.erase(it);
-        break;
+    for (std::unique_ptr<ngx_ps_group_t>* link = &g->user->groups; *link != nullptr; link = &(*link)->next) {
+      if (link->get() == g) {
+        std::unique_ptr<ngx_ps_group_t> gone = std::move(*link);
+        *link = std::move(gone->next);
+        break;  // gone (g) is destroyed here
       }
     }
   }
@@ -404,8 +409,8 @@ void on_message(std::string_view channel, std::string_view payload) {
     ps::EventPtr ev = ps::make_event(payload, std::move(info), received_us);
     ngx_ps_user_t& u = e->local;
     if (u.is_user) {
-      for (std::size_t i = 0; i < u.groups.size(); i++) {
-        group_event(u.groups[i].get(), ev);
+      for (ngx_ps_group_t* g = u.groups.get(); g != nullptr; g = g->next.get()) {
+        group_event(g, ev);
       }
       return;
     }
@@ -449,7 +454,7 @@ void on_subscribed(std::string_view channel) {
       }
     };
     if (u.is_user) {
-      for (auto& g : u.groups) {
+      for (ngx_ps_group_t* g = u.groups.get(); g != nullptr; g = g->next.get()) {
         for_each_conn(&g->conns, wake);
       }
     } else {
