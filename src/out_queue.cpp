@@ -109,6 +109,12 @@ void OutQueue::discard_unstarted() {
   if (empty()) clear();
 }
 
+void OutQueue::release() {
+  if (!empty()) return;
+  std::vector<Item>().swap(items_);
+  head_ = 0;
+}
+
 void OutQueue::clear() {
   std::vector<Item>().swap(items_);
   head_ = 0;

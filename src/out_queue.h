@@ -50,6 +50,10 @@ class OutQueue {
   // when none had one.
   std::int64_t consume(std::size_t n);
   void clear();
+  // Frees the slot storage of an empty queue (no-op otherwise): an idle
+  // connection then holds no heap memory for its queue.
+  void release();
+  std::size_t capacity() const { return items_.capacity(); }
   // Drops every frame not yet started; a partly written front frame stays so
   // the stream of frames remains well-formed (used before a close frame).
   void discard_unstarted();

@@ -199,6 +199,7 @@ void WsSession::timer(std::int64_t now) {
       return;
     }
     out_.push_unlimited(ping_frame());
+    release_when_drained_ = true;
     control_frames_++;
     next_ping_() = now + config_.heartbeat_ms;
   }
@@ -212,7 +213,13 @@ std::string_view WsSession::pending() const {
 std::int64_t WsSession::written(std::size_t n, std::int64_t now) {
   if (state_ == State::closed) return 0;
   const std::int64_t stamp = out_.consume(n);
-  if (out_.empty()) blocked_ = false;
+  if (out_.empty()) {
+    blocked_ = false;
+    if (release_when_drained_) {
+      out_.release();
+      release_when_drained_ = false;
+    }
+  }
   if (state_ == State::closing && out_.empty() && !close_written_) {
     close_written_ = true;
     if (peer_closed_) {

@@ -106,6 +106,10 @@ class WsSession {
   void schedule_recheck(std::int64_t at) {
     if (open()) recheck_at_ = at;
   }
+  // The next drain frees the queue's storage (see release_when_drained_):
+  // for the caller's frame after which a connection usually idles
+  // ("connected").
+  void release_when_drained() { release_when_drained_ = true; }
   bool take_recheck() {
     const bool due = recheck_due_ && open();
     recheck_due_ = false;
@@ -198,6 +202,11 @@ class WsSession {
   bool abortive_ = false;
   bool blocked_ = false;  // write_blocked() since the queue was last empty
   bool recheck_due_ = false;
+  // The next drain frees the queue's storage: set at the start (the 101 and
+  // "connected" go out, then most connections idle) and at each heartbeat
+  // ping, so an idle connection holds none while a busy one frees it at most
+  // once per heartbeat.
+  bool release_when_drained_ = true;
 };
 
 }  // namespace ps

@@ -671,6 +671,7 @@ void ngx_ps_hub_send_connected(conn_t* wc, const ps::ConnectedHistory* history) 
   ngx_ps_conn_send_text(
       wc, ps::connected_message(ngx_ps_user_id(wc), wc->filter, std::int64_t(wc->lcf->batch_window),
                                 std::int64_t(wc->lcf->heartbeat), ngx_ps_now_ms(), history));
+  wc->session.release_when_drained();  // most connections idle from here
 }
 
 void ngx_ps_hub_send_status_live(conn_t* wc) { ngx_ps_conn_send(wc, status_frame(true)); }

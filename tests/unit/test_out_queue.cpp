@@ -21,6 +21,23 @@ TEST(OutQueue, EmptyQueue) {
   EXPECT_TRUE(q.empty());
 }
 
+TEST(OutQueue, ReleaseFreesOnlyAnEmptyQueue) {
+  OutQueue q;
+  q.push_unlimited(bytes("abc"));
+  q.push_unlimited(bytes("de"));
+  ASSERT_GT(q.capacity(), 0u);
+  q.release();  // not empty: kept
+  EXPECT_EQ(q.bytes(), 5u);
+  EXPECT_EQ(q.front(), "abc");
+  q.consume(5);
+  ASSERT_TRUE(q.empty());
+  EXPECT_GT(q.capacity(), 0u);  // a drain alone keeps a small queue's storage
+  q.release();
+  EXPECT_EQ(q.capacity(), 0u);
+  EXPECT_TRUE(q.push(bytes("f"), 10));  // usable again
+  EXPECT_EQ(q.front(), "f");
+}
+
 TEST(OutQueue, FifoWithPartialWrites) {
   OutQueue q;
   ASSERT_TRUE(q.push(bytes("hello"), 100));

@@ -206,6 +206,23 @@ TEST(WsSession, EarlyTimerCallIsHarmless) {
   EXPECT_TRUE(s.pending().empty());
 }
 
+// An idle connection holds no queue storage: freed at the first drain (the
+// 101 and "connected"), and again at the drain after each heartbeat ping.
+TEST(WsSession, IdleConnectionHoldsNoQueueStorage) {
+  WsSession s(config(), 0);
+  s.send_unlimited(text_frame("HTTP/1.1 101"));
+  ASSERT_EQ(s.send(text_frame("connected"), 0), WsSession::Send::queued);
+  drain(s, 0);
+  EXPECT_EQ(s.queue().capacity(), 0u);
+  ASSERT_EQ(s.send(text_frame("event"), 10), WsSession::Send::queued);
+  drain(s, 10);
+  EXPECT_GT(s.queue().capacity(), 0u);  // a busy connection keeps it between frames
+  s.timer(1000);                        // the heartbeat ping
+  ASSERT_FALSE(s.pending().empty());
+  drain(s, 1000);
+  EXPECT_EQ(s.queue().capacity(), 0u);
+}
+
 // The session re-read (module/ws) needs no timer of its own.
 TEST(WsSession, RecheckRidesOnTheDeadlineAndComesOnce) {
   WsSession s(config(), 0);
