@@ -20,10 +20,9 @@
 // portfolio_stream_session_user_field), cookies signed like express-session.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { RedisCluster, keySlot } from './lib/cluster.mjs';
+import { RedisCluster, keySlot, randomSid, slotOwner, writeSession } from './lib/cluster.mjs';
 import { Nginx } from './lib/nginx.mjs';
 import { cookieFor } from './lib/app.mjs';
 import { connectUser, connectWs, terminateAllWs } from './lib/wsclient.mjs';
@@ -64,16 +63,6 @@ async function pool(items, n, fn) {
   return out;
 }
 
-// A session as connect-redis writes it (express-session's JSON, TTL 86400 s),
-// SET through the cluster (routed to the key's master): { sid, cookie, key }.
-const randomSid = () => crypto.randomBytes(24).toString('base64url');
-const sessionJson = (user) => JSON.stringify({
-  cookie: { originalMaxAge: null, expires: null, httpOnly: true, path: '/' }, userId: user,
-});
-async function writeSession(cluster, user, sid = randomSid()) {
-  assert.equal(await cluster.command(['SET', `sess:${sid}`, sessionJson(user), 'EX', '86400']), 'OK');
-  return { sid, cookie: cookieFor(sid), key: `sess:${sid}` };
-}
 // A sid whose `sess:` key hashes to a slot for which pred(slot) holds.
 function sidWhere(pred) {
   for (;;) {
@@ -81,10 +70,7 @@ function sidWhere(pred) {
     if (pred(keySlot(`sess:${sid}`))) return sid;
   }
 }
-const ownerIn = (shards, slot) => {
-  const s = shards.find((x) => x.slots.some(([a, b]) => slot >= a && slot <= b));
-  return s ? s.port : undefined;
-};
+const ownerIn = slotOwner;
 // `count` fresh user ids whose channel slot satisfies pred.
 function usersWhere(prefix, count, pred) {
   const out = [];

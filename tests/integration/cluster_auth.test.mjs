@@ -8,10 +8,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { RedisCluster, keySlot } from './lib/cluster.mjs';
+import { RedisCluster, keySlot, slotOwner, writeSession } from './lib/cluster.mjs';
 import { handshakeStatus } from './lib/fleet.mjs';
 import { Nginx } from './lib/nginx.mjs';
-import { cookieFor } from './lib/app.mjs';
 import { terminateAllWs } from './lib/wsclient.mjs';
 import { waitFor } from './lib/procs.mjs';
 import { stats } from './lib/faultkit.mjs';
@@ -20,14 +19,9 @@ const PASSWORD = `ps-${crypto.randomBytes(6).toString('hex')}`;
 let seq = 0;
 const uniqueUser = (p) => `${p}${process.pid}x${++seq}`;
 
-async function login(cluster, user) {
-  const sid = crypto.randomBytes(24).toString('base64url');
-  const json = JSON.stringify({ cookie: { originalMaxAge: null, httpOnly: true, path: '/' }, userId: user });
-  assert.equal(await cluster.command(['SET', `sess:${sid}`, json, 'EX', '3600']), 'OK');
-  return cookieFor(sid);
-}
+const login = async (cluster, user) => (await writeSession(cluster, user)).cookie;
 
-const ownerIn = (shards, slot) => shards.find((s) => s.slots.some(([a, b]) => slot >= a && slot <= b)).port;
+const ownerIn = slotOwner;
 
 describe('Redis Cluster with requirepass', { timeout: 120000 }, () => {
   const cluster = new RedisCluster({ masters: 3, replicas: 0, password: PASSWORD });

@@ -7,11 +7,9 @@
 // while users on the other masters still connect.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import { RedisCluster, keySlot } from './lib/cluster.mjs';
+import { RedisCluster, keySlot, slotOwner, writeSession } from './lib/cluster.mjs';
 import { fleetKeys, handshakeStatus as status, killEdgeHoldingPlaces } from './lib/fleet.mjs';
 import { Nginx } from './lib/nginx.mjs';
-import { cookieFor } from './lib/app.mjs';
 import { terminateAllWs } from './lib/wsclient.mjs';
 import { sleep } from './lib/procs.mjs';
 
@@ -25,14 +23,9 @@ const edgeOpts = (cluster) => ({
     'portfolio_stream_max_connections_per_user 5;'],
 });
 
-async function login(cluster, user) {
-  const sid = crypto.randomBytes(24).toString('base64url');
-  const json = JSON.stringify({ cookie: { originalMaxAge: null, httpOnly: true, path: '/' }, userId: user });
-  assert.equal(await cluster.command(['SET', `sess:${sid}`, json, 'EX', '3600']), 'OK');
-  return cookieFor(sid);
-}
+const login = async (cluster, user) => (await writeSession(cluster, user)).cookie;
 
-const ownerIn = (shards, slot) => shards.find((s) => s.slots.some(([a, b]) => slot >= a && slot <= b)).port;
+const ownerIn = slotOwner;
 
 // One user per master: its fleet keys (one bucket, one hash tag) on that master.
 function usersPerMaster(shards, prefix) {

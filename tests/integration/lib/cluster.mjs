@@ -15,6 +15,7 @@
 //   await cluster.killMaster(port)          // SIGKILL; resolves with the replica that took over
 //   await cluster.reshard({ from, to, slots })  // redis-cli --cluster reshard
 //   await cluster.destroy()
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { createClient, createCluster } from 'redis';
 import { spawnTracked, stopChild, sleep, waitFor, registerDir, unregisterDir } from './procs.mjs';
 import { freePort, waitForPort } from './ports.mjs';
+import { cookieFor } from './app.mjs';
 
 // --- slots: the Redis Cluster spec's CRC16 (XMODEM) and hash tags, as src/cluster_slot.cpp ---
 const CRC_TABLE = (() => {
@@ -364,3 +366,21 @@ export class RedisCluster {
 }
 
 export { sleep };
+
+// The port of the master owning `slot` in `shards` (RedisCluster.shards()), or undefined.
+export function slotOwner(shards, slot) {
+  const s = shards.find((x) => x.slots.some(([a, b]) => slot >= a && slot <= b));
+  return s ? s.port : undefined;
+}
+
+export const randomSid = () => crypto.randomBytes(24).toString('base64url');
+
+// A session as connect-redis writes it (express-session's JSON, TTL 86400 s,
+// user id at `userId`), SET through the cluster (routed to the key's master):
+// { sid, cookie (signed like express-session), key }.
+export async function writeSession(cluster, user, sid = randomSid()) {
+  const json = JSON.stringify({ cookie: { originalMaxAge: null, expires: null, httpOnly: true, path: '/' }, userId: user });
+  const r = await cluster.command(['SET', `sess:${sid}`, json, 'EX', '86400']);
+  if (r !== 'OK') throw new Error(`SET sess:${sid}: ${r}`);
+  return { sid, cookie: cookieFor(sid), key: `sess:${sid}` };
+}
