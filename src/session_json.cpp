@@ -29,7 +29,12 @@ std::optional<std::string> session_user_id(std::string_view json, std::string_vi
     if (id.empty() || has_control_chars(id)) return std::nullopt;
     return id;
   }
-  if (node.is_integer()) return std::string(node.integer_text());
+  if (node.is_integer()) {
+    // Bounded like a string id: it becomes a channel name, a key, log text.
+    const std::string_view digits = node.integer_text();
+    if (digits.size() > kMaxUserId) return std::nullopt;
+    return std::string(digits);
+  }
   return std::nullopt;  // number with fraction/exponent, boolean, null, object, array, missing
 }
 

@@ -129,6 +129,7 @@ def sessions():
     # issue 14: numbers of any magnitude are valid JSON
     write("session_json", "big_integer_id", b"\x00" + b'{"userId":12345678901234567890}')
     write("session_json", "huge_integer_id", b"\x01" + b'{"passport":{"user":-1234567890123456789012345678901234567890}}')
+    write("session_json", "integer_id_over_256", b"\x00" + b'{"userId":' + b"1" * 300 + b"}")
     write("session_json", "big_numbers_elsewhere", b"\x00" + b'{"cookie":{"originalMaxAge":1e400,"n":-0,"m":1E+2,'
           b'"k":0.5e-10,"big":12345678901234567890},"userId":"u1"}')
     write("session_json", "exponent_id", b"\x00" + b'{"userId":1e400}')

@@ -53,7 +53,7 @@ TEST(SessionJson, IntegerIds) {
 }
 
 // Issue 14: a valid session is never dropped for its numbers, and an integer
-// id of any length keeps all its digits.
+// id keeps all its digits (up to 256 bytes, like a string id).
 TEST(SessionJson, BigIntegerIdsKeepTheirDigits) {
   EXPECT_EQ(session_user_id(session(R"("userId":12345678901234567890)"), "userId").value_or("<none>"),
             "12345678901234567890");
@@ -68,6 +68,19 @@ TEST(SessionJson, BigIntegerIdsKeepTheirDigits) {
   for (const char* v : {"1e400", "-1e400", "1E+2", "1e2", "0.5e-10", "12345678901234567890.0", "-0.0"}) {
     EXPECT_FALSE(session_user_id(session(std::string(R"("userId":)") + v), "userId").has_value()) << v;
   }
+}
+
+// Found by fuzz_session_json: a 300-digit integer was a 300-byte user id,
+// past the 256 bytes a string id may have.
+TEST(SessionJson, IntegerIdsAreBoundedLikeStrings) {
+  const std::string d256(256, '7');
+  EXPECT_EQ(session_user_id(session(R"("userId":)" + d256), "userId").value_or("<none>"), d256);
+  EXPECT_FALSE(session_user_id(session(R"("userId":)" + d256 + "7"), "userId").has_value());
+  EXPECT_EQ(session_user_id(session(R"("userId":-)" + d256.substr(1)), "userId").value_or("<none>"),
+            "-" + d256.substr(1));
+  EXPECT_FALSE(session_user_id(session(R"("userId":-)" + d256), "userId").has_value());
+  // The document itself stays valid: a long number elsewhere is fine.
+  EXPECT_EQ(session_user_id(R"({"n":)" + d256 + d256 + R"(,"userId":"u1"})", "userId").value_or("<none>"), "u1");
 }
 
 TEST(SessionJson, BigNumbersElsewhereAreFine) {
