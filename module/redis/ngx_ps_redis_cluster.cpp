@@ -18,7 +18,7 @@
 //   meanwhile). A shard failure is thus reported to all the worker's
 //   connections, not only that shard's users: simple, and nothing can stay
 //   subscribed on a node the hub no longer knows about.
-// - Shard frames are read by the module (shard_dispatch, from read_once)
+// - Shard frames are read by the module (pubsub_dispatch -> shard_frame)
 //   and commands written raw into the context's output buffer: hiredis 0.14
 //   does not know SSUBSCRIBE (src/shard_pubsub.h).
 
@@ -329,16 +329,10 @@ ps::ClusterNodeIndex index_of(const ps_node* n) {
 
 // Writes one command into the shard connection's output buffer.
 bool shard_write(ps_conn* pc, const std::vector<const char*>& argv, const std::vector<std::size_t>& lens) {
-  if (pc->ac == nullptr) {
-    return false;
-  }
-  if (redisAppendCommandArgv(&pc->ac->c, static_cast<int>(argv.size()), const_cast<const char**>(argv.data()),
-                             lens.data()) != REDIS_OK) {
-    return false;
-  }
-  conn_want_write(pc);
-  return true;
+  return pubsub_write(pc, argv.size(), const_cast<const char**>(argv.data()), lens.data());
 }
+
+}  // namespace
 
 // One frame of a shard pub/sub connection. Returns why to drop the
 // connection, or nullptr.
@@ -432,8 +426,6 @@ const char* shard_frame(ps_conn* pc, const redisReply* reply) {
                 reply->type);
   return nullptr;
 }
-
-}  // namespace
 
 void gc_post() {
   if (!worker.gc_ev.posted && !worker.exiting) {
@@ -555,63 +547,11 @@ bool cluster_sub_ready() {
   return true;
 }
 
-bool shard_send_handshake(ps_conn* pc) {
-  try {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    if (!worker.password.empty()) {
-      argv = {"AUTH"};
-      lens = {4};
-      if (!worker.username.empty()) {
-        argv.push_back(worker.username.data());
-        lens.push_back(worker.username.size());
-      }
-      argv.push_back(worker.password.data());
-      lens.push_back(worker.password.size());
-      if (!shard_write(pc, argv, lens)) {
-        return false;
-      }
-      pc->handshake++;
-    }
-    if (!shard_write(pc, {"PING"}, {4})) {
-      return false;
-    }
-    pc->handshake++;
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 bool shard_send_ping(ps_conn* pc) {
   try {
     return shard_write(pc, {"PING"}, {4});
   } catch (...) {
     return false;
-  }
-}
-
-void shard_dispatch(ps_conn* pc) {
-  redisAsyncContext* ac = pc->ac;
-  const char* why = nullptr;
-  while (pc->ac == ac && why == nullptr) {
-    void* r = nullptr;
-    if (redisReaderGetReply(ac->c.reader, &r) != REDIS_OK) {
-      why = "reply reader failed";
-      break;
-    }
-    if (r == nullptr) {
-      break;
-    }
-    try {
-      why = shard_frame(pc, static_cast<redisReply*>(r));
-    } catch (...) {
-      ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: shard pub/sub handler threw");
-    }
-    freeReplyObject(r);
-  }
-  if (why != nullptr && pc->ac == ac) {
-    conn_fail(pc, why);
   }
 }
 

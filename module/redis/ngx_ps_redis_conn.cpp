@@ -100,7 +100,7 @@ void ev_cleanup(void* p) noexcept {
   pc->handshake = 0;
 
   if (!pc->is_cmd) {
-    pc->node->channels.clear();
+    pc->node->channels.clear();  // a shard's (see ps_node::channels)
     pc->node->subscriptions = 0;
     stats_recount();
   }
@@ -125,7 +125,7 @@ void ev_cleanup(void* p) noexcept {
   if (was == conn_state::ready) {
     // Back to quick retries only after the connection proved itself (it
     // answered and lasted): a Redis that accepts and never answers, or one
-    // that drops us right after a reply (e.worker. a NOPERM to SUBSCRIBE), would
+    // that drops us right after a reply (e.g. a NOPERM to SUBSCRIBE), would
     // otherwise be hammered at the minimum delay forever.
     ngx_msec_t lasted = ngx_current_msec - pc->up_since;
     if ((pc->answered && lasted >= kBackoffMax) || lasted >= 10 * kBackoffMax) {
@@ -201,7 +201,7 @@ void conn_owe(ps_conn* pc, ngx_uint_t n) {
 void conn_progress(ps_conn* pc) {
   pc->last_progress = ngx_current_msec;
   if (!pc->answered) {
-    // Only a Redis that answers has recovered: until then (e.worker. one that
+    // Only a Redis that answers has recovered: until then (e.g. one that
     // accepts and hangs) repeated losses stay rate-limited.
     pc->answered = true;
     pc->fail_log.reset();
@@ -312,10 +312,11 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
   }
 
   pc->state = conn_state::handshake;
-  if (pc->shard) {
-    // AUTH and a PING, written raw and read by shard_dispatch: the
-    // connection is ready at the PONG.
-    (void)shard_send_handshake(pc);  // on failure the connect timer ends it
+  if (!pc->is_cmd) {
+    // Pub/sub: AUTH and the health SUBSCRIBE (a shard's: PING), written raw
+    // and read by pubsub_dispatch; ready at the last answer. A TCP connect
+    // alone proves nothing (a hung or frozen Redis still completes it).
+    (void)pubsub_send_handshake(pc);  // on failure the connect timer ends it
     return;
   }
   if (!worker.password.empty()) {
@@ -335,8 +336,8 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
     }
     pc->handshake++;
   }
-  // Pub/sub channels are not per database: SELECT only for session GETs.
-  if (pc->is_cmd && worker.db != 0 && !worker.cluster) {
+  // Pub/sub channels are not per database: SELECT only here, for session GETs.
+  if (worker.db != 0 && !worker.cluster) {
     char buf[NGX_INT_T_LEN];
     u_char* end = ngx_sprintf(reinterpret_cast<u_char*>(buf), "%i", worker.db);
     const char* argv[2] = {"SELECT", buf};
@@ -349,21 +350,10 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
   // History on: the Functions library is checked (and loaded) before the
   // command connection serves anything, so no read races its loading.
   // Not on a seed: it may be a replica, and only reads the slot map.
-  if (pc->is_cmd && !pc->node->seed && (worker.history || worker.fleet)) {
+  if (!pc->node->seed && (worker.history || worker.fleet)) {
     if (!functions_send_check(pc)) {
       return;
     }
-  }
-  // The pub/sub connection is ready only once Redis has answered the health
-  // SUBSCRIBE: a TCP connect alone proves nothing (a hung Redis or a frozen
-  // one still completes it). Pipelined after AUTH: if AUTH fails we tear the
-  // context down before its (error) reply is read. The connect timer bounds
-  // the wait.
-  if (!pc->is_cmd) {
-    if (!sub_send_health(pc)) {
-      return;
-    }
-    pc->handshake++;
   }
   if (pc->handshake == 0) {
     conn_ready(pc);
@@ -529,10 +519,9 @@ void on_conn_timer(ngx_event_t* ev) noexcept {
     return;
   }
   if (pc->state != conn_state::ready) {
-    // (An error reply to the health SUBSCRIBE, e.worker. NOPERM for an ACL user
-    // without access to portfolio_stream:health:*, does not wait for this:
-    // hiredis 0.14 drops the context at once with Redis' words as the
-    // error, which ev_cleanup logs.)
+    // (An error reply to AUTH or the health SUBSCRIBE, e.g. NOPERM for an
+    // ACL user without access to portfolio_stream:health:*, does not wait
+    // for this: the connection is dropped at once with Redis' words logged.)
     const char* why = "connect timed out";
     if (pc->state == conn_state::handshake) {
       why = pc->is_cmd                ? "no answer to AUTH/SELECT in time"

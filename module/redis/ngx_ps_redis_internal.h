@@ -83,9 +83,8 @@ struct conn_guard;  // ngx_ps_redis_read.cpp
 struct ps_conn {
   const char* name;  // for log lines: "command" or "pub/sub"
   bool is_cmd;
-  // Cluster pub/sub: SSUBSCRIBE frames are read and dispatched by the
-  // module itself (ngx_ps_redis_cluster.cpp), never through hiredis'
-  // callbacks, which do not know sharded pub/sub (see src/shard_pubsub.h).
+  // Cluster pub/sub: SSUBSCRIBE frames (src/shard_pubsub.h), dispatched by
+  // shard_frame (ngx_ps_redis_cluster.cpp) instead of sub_frame.
   bool shard;
   ps_node* node;          // the Redis node this connection talks to
   conn_guard* guard;      // its reply guard (ngx_ps_redis_read.cpp), owned by node
@@ -150,13 +149,10 @@ struct ps_node {
   functions_state functions = functions_state::unknown;        // portfolio_stream (history)
   functions_state fleet_functions = functions_state::unknown;  // portfolio_stream_fleet
 
-  // Channels we sent (S)SUBSCRIBE for and no (S)UNSUBSCRIBE since, on the
-  // current pub/sub context. hiredis 0.14 aborts (assert in
-  // redisProcessCallbacks) when an unsubscribe reply arrives after it has
-  // left subscribed mode, which an UNSUBSCRIBE of a channel it has no
-  // callback for can cause; filtering against this set keeps every
-  // UNSUBSCRIBE matched with a dict entry. On a shard connection it also
-  // tells an unasked sunsubscribe (the slot moved) from ours.
+  // Cluster: the channels we sent SSUBSCRIBE for and no SUNSUBSCRIBE since,
+  // on this shard's current pub/sub context: where to send a SUNSUBSCRIBE,
+  // and an unasked sunsubscribe (the slot moved) told from ours. Empty with
+  // one Redis, whose hub table alone knows what is subscribed.
   std::unordered_set<std::string> channels;
   ngx_uint_t subscriptions = 0;  // confirmed, as Redis counts them
 };
@@ -188,14 +184,12 @@ struct ps_redis {
 
   // "portfolio_stream:health:<pid>": a channel of our own that every pub/sub
   // context SUBSCRIBEs to first and keeps for its whole life (see
-  // on_pubsub_reply). Its "subscribe" reply is what makes the connection
-  // ready, and re-sending the SUBSCRIBE is the idle health check: Redis
-  // answers every SUBSCRIBE, even of a channel already subscribed. (PING
-  // cannot do this on hiredis 0.14: in subscribed mode its ["pong", ""] reply
-  // is looked up as a pattern, its callback is never called and piles up in
-  // ac->sub.invalid.) As long as it stays subscribed, the subscription count
-  // in Redis' replies never reaches 0, so hiredis never leaves subscribed
-  // mode behind our back. The hub never sees it.
+  // sub_frame). Its "subscribe" reply is what makes the connection ready,
+  // and re-sending the SUBSCRIBE is the idle health check: Redis answers
+  // every SUBSCRIBE, even of a channel already subscribed. (Chosen when
+  // replies still went through hiredis 0.14's callbacks, where PING could
+  // not do it; kept because operators' ACLs name this channel.) The hub
+  // never sees it.
   std::string health;
 
   ps_conn cmd;
@@ -329,7 +323,15 @@ void on_lookup_retry(ngx_event_t*) noexcept;  // TRYAGAIN: flush the waiting loo
 
 // ---- ngx_ps_redis_pubsub.cpp --------------------------------------------------
 
+// Every pub/sub connection (one Redis, or a cluster shard's) writes its
+// commands raw into the context's output buffer and reads its frames with
+// pubsub_dispatch (from read_once), never through hiredis' async callbacks.
+bool pubsub_write(ps_conn* pc, std::size_t argc, const char** argv, const std::size_t* lens);
+// AUTH when there is a password, then the health SUBSCRIBE (a shard: PING);
+// counted in pc->handshake, ready at the last answer.
+bool pubsub_send_handshake(ps_conn* pc);
 bool sub_send_health(ps_conn* pc);
+void pubsub_dispatch(ps_conn* pc);
 
 // ---- ngx_ps_redis_cluster.cpp -------------------------------------------------
 
@@ -350,11 +352,10 @@ ps::ClusterNodeIndex cluster_index_of(const ps_node* node);
 // The master at index i of the map (created and connecting when new, e.g.
 // one only a MOVED named), or nullptr.
 ps_node* cluster_node_of_index(ps::ClusterNodeIndex i);
-// Shard pub/sub: the handshake (AUTH, PING) and the idle probe (PING),
-// written raw; frames read by shard_dispatch from read_once.
-bool shard_send_handshake(ps_conn* pc);
+// Shard pub/sub: the idle probe (PING), and one frame read by
+// pubsub_dispatch; returns why to drop the connection, or nullptr.
 bool shard_send_ping(ps_conn* pc);
-void shard_dispatch(ps_conn* pc);
+const char* shard_frame(ps_conn* pc, const redisReply* reply);
 void cluster_pubsub(const std::string_view* channels, std::size_t n, bool subscribe);
 void on_refresh(ngx_event_t* ev) noexcept;
 void on_gc(ngx_event_t* ev) noexcept;

@@ -1,6 +1,11 @@
 // Pub/sub on its own connection: SUBSCRIBE/UNSUBSCRIBE, the health channel
 // and its idle check, reply dispatch to the hub, state notifications. See
-// ngx_ps_redis_internal.h (ps_redis::health, ps_redis::channels).
+// ngx_ps_redis_internal.h (ps_redis::health).
+//
+// Commands are written raw and replies read by pubsub_dispatch, never through
+// hiredis' async callbacks: hiredis 0.14 keeps a dict entry, an sds key and a
+// callback per subscribed channel (~120 bytes a user, besides ours), does not
+// know sharded pub/sub, and asserts on an unsubscribe reply it did not expect.
 
 #include <vector>
 
@@ -11,73 +16,84 @@ namespace ngx_ps_redis_internal {
 
 namespace {
 
-// One callback for every SUBSCRIBE: hiredis 0.14 files it per channel in its
-// channel dict and finds it again for each "subscribe", "message" and
-// "unsubscribe" reply. With several callbacks, a reply hiredis cannot match
-// would reuse whichever callback ran last in the same read pass.
-void on_pubsub_reply(redisAsyncContext* ac, void* r, void*) noexcept {
-  auto* reply = static_cast<redisReply*>(r);
-  ps_node* node = single_node();
-  if (reply == nullptr || node == nullptr || ac != node->sub.ac || worker.exiting) {
-    return;
+// One frame of the pub/sub connection (one Redis). Returns why to drop the
+// connection, or nullptr.
+const char* sub_frame(ps_conn* pc, const redisReply* reply) {
+  if (worker.exiting) {
+    return nullptr;
   }
-  ps_conn& sub = node->sub;
-  if (sub.state != conn_state::ready) {
-    // Handshake: the one reply we wait for is the health "subscribe" (AUTH
-    // has its own callback). Like AUTH it only counts as progress, not as
-    // "answered" (which resets backoff and log limiter): see conn_progress.
-    if (sub.state == conn_state::handshake && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3 &&
-        reply_sv(reply->element[0]) == "subscribe" && reply_sv(reply->element[1]) == worker.health) {
-      sub.last_progress = ngx_current_msec;
-      if (sub.handshake > 0 && --sub.handshake == 0) {
-        conn_ready(&sub);
-      }
+  ps_node* node = pc->node;
+  if (pc->state == conn_state::handshake) {
+    if (reply->type == REDIS_REPLY_ERROR) {
+      // AUTH is answered first when there is a password; else (or after it)
+      // the health SUBSCRIBE, e.g. NOPERM without &portfolio_stream:health:*.
+      const bool auth = !worker.password.empty() && pc->handshake == 2;
+      conn_log_refusal(pc, auth ? "AUTH" : "SUBSCRIBE", reply);
+      return auth ? "AUTH failed" : "SUBSCRIBE failed";
     }
-    return;
+    // Like AUTH, the health "subscribe" only counts as progress, not as
+    // "answered" (which resets backoff and log limiter): see conn_progress.
+    pc->last_progress = ngx_current_msec;
+    if (pc->handshake > 0 && --pc->handshake == 0) {
+      conn_ready(pc);
+    }
+    return nullptr;
   }
-  conn_progress(&sub);
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+  if (pc->state != conn_state::ready) {
+    return nullptr;
+  }
+  conn_progress(pc);
+  if (reply->type == REDIS_REPLY_ERROR) {
+    // A refused (UN)SUBSCRIBE, e.g. an ACL without the channel prefix: the
+    // channels it named would never be confirmed, so the connection goes
+    // (degraded, backoff) with Redis' words in the log, as before.
+    conn_log_refusal(pc, "SUBSCRIBE", reply);
+    return "SUBSCRIBE refused";
+  }
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+      reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING) {
     ngx_log_error(NGX_LOG_ERR, ps_log(), 0, "portfolio_stream: unexpected Redis pub/sub reply (type %d)",
                   reply->type);
-    return;
+    return nullptr;
   }
   std::string_view kind = reply_sv(reply->element[0]);
   std::string_view channel = reply_sv(reply->element[1]);
+  const redisReply* third = reply->element[2];
   const ngx_ps_pubsub_handler_t& h = worker.handler;
   // Our own channel (ps_redis::health): a probe's answer, or a message some
   // client PUBLISHed to it. Nothing for the hub.
-  bool ours = channel == worker.health;
-  try {
-    if (kind == "message") {
-      if (h.message != nullptr && !ours) {
-        // A null payload is one the reply guard discarded for its size (Redis
-        // never publishes one): see read_oversize_payload.
-        h.message(channel, reply->element[2]->type == REDIS_REPLY_NIL ? read_oversize_payload()
-                                                                      : reply_sv(reply->element[2]));
-      }
-    } else if (kind == "subscribe" || kind == "unsubscribe") {
-      if (sub.outstanding > 0) {
-        sub.outstanding--;
-      }
-      // Redis counts the health channel (subscribed first, never dropped):
-      // the stat is the hub's channels only.
-      if (reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer > 0) {
-        node->subscriptions = static_cast<ngx_uint_t>(reply->element[2]->integer - 1);
-        stats_recount();
-      }
-      if (ours) {
-        // a probe's (or the handshake's) answer: nothing for the hub
-      } else if (kind[0] == 's') {
-        if (h.subscribed != nullptr) {
-          h.subscribed(channel);
-        }
-      } else if (h.unsubscribed != nullptr) {
-        h.unsubscribed(channel);
+  const bool ours = channel == worker.health;
+  if (kind == "message") {
+    if (h.message != nullptr && !ours) {
+      // A null payload is one the reply guard discarded for its size (Redis
+      // never publishes one): see read_oversize_payload.
+      if (third->type == REDIS_REPLY_NIL) {
+        h.message(channel, read_oversize_payload());
+      } else if (third->type == REDIS_REPLY_STRING) {
+        h.message(channel, reply_sv(third));
       }
     }
-  } catch (...) {
-    ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: pub/sub handler threw");
+  } else if (kind == "subscribe" || kind == "unsubscribe") {
+    if (pc->outstanding > 0) {
+      pc->outstanding--;
+    }
+    // Redis counts the health channel (subscribed first, never dropped):
+    // the stat is the hub's channels only.
+    if (third->type == REDIS_REPLY_INTEGER && third->integer > 0) {
+      node->subscriptions = static_cast<ngx_uint_t>(third->integer - 1);
+      stats_recount();
+    }
+    if (ours) {
+      // a probe's answer: nothing for the hub
+    } else if (kind[0] == 's') {
+      if (h.subscribed != nullptr) {
+        h.subscribed(channel);
+      }
+    } else if (h.unsubscribed != nullptr) {
+      h.unsubscribed(channel);
+    }
   }
+  return nullptr;
 }
 
 }  // namespace
@@ -108,25 +124,79 @@ void on_notify(ngx_event_t*) noexcept {
   }
 }
 
+bool pubsub_write(ps_conn* pc, std::size_t argc, const char** argv, const std::size_t* lens) {
+  if (pc->ac == nullptr ||
+      redisAppendCommandArgv(&pc->ac->c, static_cast<int>(argc), argv, lens) != REDIS_OK) {
+    return false;
+  }
+  conn_want_write(pc);
+  return true;
+}
+
 bool sub_send_health(ps_conn* pc) {
   const char* argv[2] = {"SUBSCRIBE", worker.health.data()};
   std::size_t lens[2] = {9, worker.health.size()};
-  // The same callback as every other SUBSCRIBE (see on_pubsub_reply).
-  return redisAsyncCommandArgv(pc->ac, on_pubsub_reply, nullptr, 2, argv, lens) == REDIS_OK;
+  return pubsub_write(pc, 2, argv, lens);
+}
+
+bool pubsub_send_handshake(ps_conn* pc) {
+  if (!worker.password.empty()) {
+    const char* argv[3];
+    std::size_t lens[3];
+    std::size_t argc = 0;
+    argv[argc] = "AUTH";
+    lens[argc++] = 4;
+    if (!worker.username.empty()) {
+      argv[argc] = worker.username.data();
+      lens[argc++] = worker.username.size();
+    }
+    argv[argc] = worker.password.data();
+    lens[argc++] = worker.password.size();
+    if (!pubsub_write(pc, argc, argv, lens)) {
+      return false;
+    }
+    pc->handshake++;
+  }
+  if (!(pc->shard ? shard_send_ping(pc) : sub_send_health(pc))) {
+    return false;
+  }
+  pc->handshake++;
+  return true;
+}
+
+void pubsub_dispatch(ps_conn* pc) {
+  redisAsyncContext* ac = pc->ac;
+  const char* why = nullptr;
+  while (pc->ac == ac && why == nullptr) {
+    void* r = nullptr;
+    if (redisReaderGetReply(ac->c.reader, &r) != REDIS_OK) {
+      why = "reply reader failed";
+      break;
+    }
+    if (r == nullptr) {
+      break;
+    }
+    try {
+      auto* reply = static_cast<const redisReply*>(r);
+      why = pc->shard ? shard_frame(pc, reply) : sub_frame(pc, reply);
+    } catch (...) {
+      ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: pub/sub handler threw");
+    }
+    freeReplyObject(r);
+  }
+  if (why != nullptr && pc->ac == ac) {
+    conn_fail(pc, why);
+  }
 }
 
 namespace {
 
-void pubsub_command(const char* verb, std::size_t verb_len, const std::string_view* channels, std::size_t n,
-                    bool subscribe) {
+void pubsub_command(const char* verb, std::size_t verb_len, const std::string_view* channels, std::size_t n) {
   ps_node* node = single_node();
   if (!worker.running || node == nullptr || node->sub.state != conn_state::ready || n == 0) {
     return;
   }
-  ps_conn& sub = node->sub;
-  std::unordered_set<std::string>& set = node->channels;
   try {
-    std::vector<std::string> removed;  // UNSUBSCRIBE: names taken out of the set
     std::vector<const char*> argv;
     std::vector<std::size_t> lens;
     argv.reserve(n + 1);
@@ -134,52 +204,20 @@ void pubsub_command(const char* verb, std::size_t verb_len, const std::string_vi
     argv.push_back(verb);
     lens.push_back(verb_len);
     // The health channel is never passed on (only a user id crafted to make
-    // prefix + id equal it could ask): an UNSUBSCRIBE of it could let the
-    // count reach 0 and hiredis leave subscribed mode, and the hub never
-    // hears about that channel anyway.
-    if (subscribe) {
-      for (std::size_t i = 0; i < n; i++) {
-        if (channels[i] == worker.health) {
-          continue;
-        }
+    // prefix + id equal it could ask): an UNSUBSCRIBE of it would end the
+    // idle probe, and the hub never hears about that channel anyway.
+    for (std::size_t i = 0; i < n; i++) {
+      if (channels[i] != worker.health) {
         argv.push_back(channels[i].data());
         lens.push_back(channels[i].size());
       }
-    } else {
-      // Only channels in the set, each once (see ps_redis::channels): a second
-      // "unsubscribe" reply for one channel can hit hiredis' assert.
-      removed.reserve(n);
-      for (std::size_t i = 0; i < n; i++) {
-        auto it = set.find(std::string(channels[i]));
-        if (it != set.end() && *it != worker.health) {
-          removed.push_back(std::move(set.extract(it).value()));
-        }
-      }
-      for (const std::string& name : removed) {
-        argv.push_back(name.data());
-        lens.push_back(name.size());
-      }
     }
     std::size_t count = argv.size() - 1;
-    if (count == 0) {
-      return;
+    if (count == 0 || !pubsub_write(&node->sub, argv.size(), argv.data(), lens.data())) {
+      return;  // nothing to send, or the context is being torn down
     }
-    if (redisAsyncCommandArgv(sub.ac, on_pubsub_reply, nullptr, static_cast<int>(argv.size()), argv.data(),
-                              lens.data()) != REDIS_OK) {
-      // The context is being torn down, which empties the set anyway.
-      return;
-    }
-    if (subscribe) {
-      for (std::size_t i = 0; i < n; i++) {
-        if (channels[i] != worker.health) {
-          set.emplace(channels[i]);
-        }
-      }
-    }
-    conn_owe(&sub, count);
+    conn_owe(&node->sub, count);
   } catch (...) {
-    // bad_alloc. Worst case the set misses a subscribed channel, so a later
-    // UNSUBSCRIBE of it is skipped; it never holds one hiredis does not know.
     ngx_log_error(NGX_LOG_ALERT, ps_log(), 0, "portfolio_stream: %s failed: out of memory", verb);
   }
 }
@@ -226,7 +264,7 @@ void ngx_ps_redis_subscribe(const std::string_view* channels, std::size_t n) {
   if (worker.cluster) {
     cluster_pubsub(channels, n, true);
   } else {
-    pubsub_command("SUBSCRIBE", 9, channels, n, true);
+    pubsub_command("SUBSCRIBE", 9, channels, n);
   }
 }
 
@@ -234,6 +272,6 @@ void ngx_ps_redis_unsubscribe(const std::string_view* channels, std::size_t n) {
   if (worker.cluster) {
     cluster_pubsub(channels, n, false);
   } else {
-    pubsub_command("UNSUBSCRIBE", 11, channels, n, false);
+    pubsub_command("UNSUBSCRIBE", 11, channels, n);
   }
 }

@@ -142,8 +142,8 @@ read_rc read_once(ps_conn* pc, const char** why) {
                     pc->is_cmd ? "; the lookup gets no value" : "", suppressed_note(skipped).buf);
     }
   }
-  if (pc->shard) {
-    shard_dispatch(pc);  // may free ac too
+  if (!pc->is_cmd) {
+    pubsub_dispatch(pc);  // may free ac too
   } else {
     redisProcessCallbacks(ac);  // may free ac (ev_cleanup nulls pc->ac)
   }

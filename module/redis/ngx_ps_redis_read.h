@@ -7,7 +7,7 @@
 //
 // Limits (from portfolio_stream_max_event_size, M):
 // - pub/sub: max(M, 64 KiB). A message whose payload is over it arrives at
-//   on_pubsub_reply with a null payload (Redis never publishes one):
+//   sub_frame/shard_frame with a null payload (Redis never publishes one):
 //   read_oversize_payload() stands in for it. Up to 64 KiB the hub checks M
 //   itself, as before; the floor keeps channel names and the "message" kind,
 //   which hiredis asserts are strings, out of the guard's reach.

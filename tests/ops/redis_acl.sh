@@ -5,6 +5,7 @@
 # WebSocket, an event arrives, and ACL LOG records no denial.
 #   acl:basic               sessions + live events
 #   acl:db                  db=N needs +select; the basic line with db=N is 503 (SELECT failed)
+#   (basic without %R~sess:* is 503; without &portfolio_stream:health:* degraded, SUBSCRIBE refused)
 #   acl:history             history on: an event with an offset, then a resume: recovered:true
 #   acl:history-preloaded   history with the library loaded by ops (no +function|load)
 source "$(dirname "$0")/lib.sh"
@@ -117,6 +118,21 @@ if DOC=$DOC_OVERRIDE setup nosess 0 off; then
     && ps_pass "acl:basic without %R~sess:*: 503" || ps_fail "acl:basic without %R~sess:* was not 503"
   grep -q 'Redis GET failed: "NOPERM' "$T/logs/error.log" && ps_pass "error.log says the GET failed with NOPERM" \
     || ps_fail "error.log does not say the GET failed: $(grep -E '\[(error|warn)\]' "$T/logs/error.log" | tail -2)"
+fi
+
+# the basic line without the health channel: the pub/sub connection is never
+# up (degraded), and error.log says Redis refused its SUBSCRIBE
+sed_line=$(acl_line basic | sed 's/ &portfolio_stream:health:\*//')
+DOC_OVERRIDE=$T/nohealth.md
+printf '<!-- acl:nohealth -->\n%s\n' "$(sed "s/>$PASSWORD/>CHANGE-ME/" <<<"$sed_line")" >"$DOC_OVERRIDE"
+if DOC=$DOC_OVERRIDE setup nohealth 0 off; then
+  stats=$(curl -s "http://127.0.0.1:$NGINX_PORT/stats")
+  grep -q '"connected":false' <<<"$stats" && grep -q '"status":"degraded"' <<<"$stats" \
+    && ps_pass "acl:basic without &portfolio_stream:health:*: pub/sub not connected, degraded" \
+    || ps_fail "acl:basic without the health channel: stats ${stats:0:300}"
+  grep -q 'Redis SUBSCRIBE on the pub/sub connection to .* failed: "NOPERM' "$T/logs/error.log" \
+    && ps_pass "error.log says the SUBSCRIBE failed with NOPERM" \
+    || ps_fail "error.log does not say SUBSCRIBE failed: $(grep -E '\[(error|warn)\]' "$T/logs/error.log" | tail -2)"
 fi
 
 if [ "${version:-0}" -lt 7 ]; then
