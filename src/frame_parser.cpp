@@ -12,6 +12,7 @@ constexpr std::uint8_t kBinary = 0x2;
 constexpr std::uint8_t kClose = 0x8;
 constexpr std::uint8_t kPing = 0x9;
 constexpr std::uint8_t kPong = 0xA;
+constexpr std::size_t kMaxControlPayload = 125;  // RFC 6455 5.5
 
 using Status = FrameParser::Status;
 
@@ -63,7 +64,7 @@ std::uint16_t FrameParser::header_byte(std::size_t i) {
   const std::uint8_t len7 = header_[1] & 0x7F;
   if (i == 1) {
     if (!(b & 0x80)) return close_code::protocol_error;  // client frames are masked
-    if ((opcode_ & 0x08) && len7 > 125) return close_code::protocol_error;
+    if ((opcode_ & 0x08) && len7 > kMaxControlPayload) return close_code::protocol_error;
     header_need_ = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + 4;
     return len7 >= 126 ? 0 : set_length(len7);
   }
@@ -138,6 +139,7 @@ FrameParser::Status FrameParser::parse(std::string_view& input) {
       mask_pos_ = 0;
       if (opcode_ & 0x08) {
         control_len_ = 0;
+        if (remaining_ > 0 && !control_) control_ = std::make_unique<char[]>(kMaxControlPayload);
       } else if (opcode_ == kText) {
         message_open_ = true;
         compressed_ = (header_[0] & 0x40) != 0;
@@ -151,7 +153,7 @@ FrameParser::Status FrameParser::parse(std::string_view& input) {
       const std::uint8_t* mask = header_ + header_need_ - 4;
       char* out;
       if (opcode_ & 0x08) {
-        out = control_.data() + control_len_;  // fits: control length <= 125
+        out = control_.get() + control_len_;  // fits: control length <= 125
         std::copy_n(input.data(), n, out);
         control_len_ += static_cast<std::uint8_t>(n);
       } else {
@@ -187,7 +189,7 @@ std::string_view FrameParser::payload() const {
       return message_;
     case Status::ping:
     case Status::pong:
-      return {control_.data(), control_len_};
+      return control_ ? std::string_view(control_.get(), control_len_) : std::string_view{};
     case Status::close:
       return close_reason();
     default:
@@ -202,8 +204,8 @@ std::string_view FrameParser::close_reason() const {
 }
 
 std::string_view FrameParser::close_reason_raw() const {
-  if (control_len_ <= 2) return {};
-  return {control_.data() + 2, static_cast<std::size_t>(control_len_ - 2)};
+  if (control_len_ <= 2 || !control_) return {};
+  return {control_.get() + 2, static_cast<std::size_t>(control_len_ - 2)};
 }
 
 }  // namespace ps

@@ -7,9 +7,9 @@
 // inflates it (permessage_deflate.h), which checks the size and UTF-8.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -72,18 +72,27 @@ class FrameParser {
   bool idle() const { return header_len_ == 0 && !in_payload_ && !message_open_; }
   // Bytes held for a message in progress (for memory accounting).
   std::size_t buffered() const { return message_.size(); }
-  // Releases the message buffer's memory (call when idle to stay small).
-  void shrink() { std::string().swap(message_); }
+  // Heap memory is held (a message buffer, or the control payload's).
+  bool holds_memory() const { return message_.capacity() > std::string().capacity() || control_ != nullptr; }
+  // Releases the message buffer's memory, and the control payload's unless a
+  // control frame is in progress or the peer's close (close_reason()) is in
+  // it (call when idle to stay small).
+  void shrink() {
+    std::string().swap(message_);
+    if (!done_ && !(in_payload_ && (opcode_ & 0x08))) {
+      control_.reset();
+      control_len_ = 0;
+    }
+  }
 
  private:
   // ... state fields are private to the implementation; keep this object small
-  // (an idle connection holds one): no per-parser buffer larger than 125 bytes
-  // beyond the std::string used only while a message is being reassembled.
+  // (an idle connection holds one): no buffer is held while idle; the
+  // message's and a control frame's payload are allocated when one comes.
   std::size_t max_message_size_;
   std::string message_;
-  // Implementation state (see frame_parser.cpp); sizeof(FrameParser) is 200
-  // on LP64, the 125-byte control buffer being most of it (the flags share
-  // one byte).
+  // Implementation state (see frame_parser.cpp); sizeof(FrameParser) is 80
+  // on LP64 (the flags share one byte).
   Status fail(std::uint16_t code);
   std::uint16_t header_byte(std::size_t i);
   std::uint16_t set_length(std::uint64_t len);
@@ -106,7 +115,10 @@ class FrameParser {
   std::uint8_t last_ = 0;         // Status returned by the previous parse()
   Utf8Validator utf8_;            // of the text message being reassembled
   std::uint8_t control_len_ = 0;
-  std::array<char, 125> control_{};  // ping/pong/close payload, unmasked
+  // Ping/pong/close payload, unmasked: 125 bytes, made for the first control
+  // frame with a payload (a browser answers our empty pings with empty pongs,
+  // so most connections never need it) and freed by shrink().
+  std::unique_ptr<char[]> control_;
 };
 
 }  // namespace ps

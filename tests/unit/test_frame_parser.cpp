@@ -523,9 +523,47 @@ TEST(FrameParser, PayloadViewsAndBuffered) {
 }
 
 TEST(FrameParser, IdleParserIsSmall) {
-  // An idle connection holds one: the control buffer dominates.
-  EXPECT_LE(sizeof(FrameParser), 200u) << sizeof(FrameParser);
+  // An idle connection holds one, and no buffer of it.
+  EXPECT_LE(sizeof(FrameParser), 96u) << sizeof(FrameParser);
   std::cout << "sizeof(FrameParser) = " << sizeof(FrameParser) << "\n";
+  FrameParser p(kMax);
+  EXPECT_FALSE(p.holds_memory());
+  // Empty pings and pongs (what a browser answers ours with) need no buffer.
+  const std::string empties = control(0x9, "") + control(0xA, "");
+  std::string_view in = empties;
+  EXPECT_EQ(p.parse(in), Status::ping);
+  EXPECT_EQ(p.payload(), "");
+  EXPECT_EQ(p.parse(in), Status::pong);
+  EXPECT_FALSE(p.holds_memory());
+}
+
+TEST(FrameParser, ControlPayloadMadeOnDemandAndFreedByShrink) {
+  FrameParser p(kMax);
+  const std::string ping = control(0x9, std::string(125, 'x'));
+  // Split inside the payload: shrink() between the halves keeps it.
+  std::string_view in(ping.data(), 40);
+  EXPECT_EQ(p.parse(in), Status::need_more);
+  EXPECT_TRUE(p.holds_memory());
+  p.shrink();
+  EXPECT_TRUE(p.holds_memory());
+  in = std::string_view(ping).substr(40);
+  EXPECT_EQ(p.parse(in), Status::ping);
+  EXPECT_EQ(p.payload(), std::string(125, 'x'));
+  p.shrink();
+  EXPECT_FALSE(p.holds_memory());
+  EXPECT_EQ(p.payload(), "");  // no view into freed memory
+  // And made again for the next one.
+  const std::string pong = control(0xA, "abc");
+  in = pong;
+  EXPECT_EQ(p.parse(in), Status::pong);
+  EXPECT_EQ(p.payload(), "abc");
+  // The peer's close reason outlives shrink() (the session finishes with it).
+  const std::string close = control(0x8, close_payload(1000, "bye"));
+  in = close;
+  EXPECT_EQ(p.parse(in), Status::close);
+  p.shrink();
+  EXPECT_EQ(p.close_code(), 1000);
+  EXPECT_EQ(p.close_reason(), "bye");
 }
 
 // ---- permessage-deflate (RFC 7692 section 6) -------------------------------
