@@ -19,6 +19,7 @@
 #include "ngx_ps_hub.h"
 #include "ngx_ps_log_limiter.h"
 #include "ngx_ps_stats.h"
+#include "ngx_ps_timer_pool.h"
 
 using conn_t = ngx_ps_conn_t;
 
@@ -32,7 +33,7 @@ struct ngx_ps_group_t {
   ngx_queue_t conns;
   // The batcher's deadline (cancelable) while it has one, else null: an
   // idle group holds no timer (ngx_event_t is 96 bytes; most users are idle
-  // most of the time). Taken from and given back to hub_t::free_timers.
+  // most of the time). Lent by hub_t::timers.
   ngx_event_t* timer;
   ngx_uint_t mark;                       // dedupes a broadcast event per group
   std::unique_ptr<ngx_ps_group_t> next;  // the user's next group
@@ -64,11 +65,9 @@ using entry_t = table_t::Entry;
 constexpr std::size_t kSubscribeBatch = 256;  // channels per (re)SUBSCRIBE
 
 struct hub_t {
-  // Group timers: every one made (owner) and the ones no group holds now.
-  // At most as many as groups that had a batch pending at once. Declared
-  // before `table` so that they outlive the groups it may still hold.
-  std::vector<std::unique_ptr<ngx_event_t>> timers;
-  std::vector<ngx_event_t*> free_timers;
+  // Group timers, lent while a batch is pending. Declared before `table` so
+  // that they outlive the groups it may still hold.
+  ngx_ps_timer_pool timers;
   table_t table;
   ngx_queue_t conns;  // every connection of this worker
   ngx_uint_t mark = 0;
@@ -209,45 +208,23 @@ void release_timer(ngx_ps_group_t* g) noexcept {
     return;
   }
   g->timer = nullptr;
-  if (ev->timer_set) {
-    ngx_del_timer(ev);
-  }
-  if (ev->posted) {
-    ngx_delete_posted_event(ev);
-  }
-  ev->data = nullptr;
   if (worker_hub != nullptr) {  // null while the hub itself is destroyed
-    // Never fails: free_timers has room for every timer made (see take_timer).
-    worker_hub->free_timers.push_back(ev);
-  }
-}
-
-// Throws std::bad_alloc (nothing taken then).
-ngx_event_t* take_timer(ngx_ps_group_t* g) {
-  hub_t& h = *worker_hub;
-  ngx_event_t* ev;
-  if (!h.free_timers.empty()) {
-    ev = h.free_timers.back();
-    h.free_timers.pop_back();
+    worker_hub->timers.give(ev);
   } else {
-    // Room in free_timers first, so release_timer's push_back cannot throw.
-    h.free_timers.reserve(h.timers.size() + 1);
-    h.timers.push_back(std::make_unique<ngx_event_t>());
-    ev = h.timers.back().get();
+    if (ev->timer_set) {
+      ngx_del_timer(ev);
+    }
+    if (ev->posted) {
+      ngx_delete_posted_event(ev);
+    }
   }
-  *ev = ngx_event_t();
-  ev->handler = group_timer;
-  ev->data = g;
-  ev->log = h.log;
-  ev->cancelable = 1;
-  return ev;
 }
 
 void arm_timer(ngx_ps_group_t* g) {
   if (auto d = g->batcher.deadline()) {
     if (g->timer == nullptr) {
       try {
-        g->timer = take_timer(g);
+        g->timer = worker_hub->timers.take(group_timer, g, worker_hub->log);
       } catch (const std::bad_alloc&) {
         // No memory for a timer: the batch goes now instead of waiting with
         // no deadline.
