@@ -338,15 +338,7 @@ bool shard_write(ps_conn* pc, const std::vector<const char*>& argv, const std::v
 // connection, or nullptr.
 const char* shard_frame(ps_conn* pc, const redisReply* reply) {
   if (pc->state == conn_state::handshake) {
-    if (reply->type == REDIS_REPLY_ERROR) {
-      conn_log_refusal(pc, "AUTH/PING", reply);
-      return "AUTH failed";
-    }
-    pc->last_progress = ngx_current_msec;
-    if (pc->handshake > 0 && --pc->handshake == 0) {
-      conn_ready(pc);
-    }
-    return nullptr;
+    return pubsub_handshake_reply(pc, reply);
   }
   if (pc->state != conn_state::ready) {
     return nullptr;

@@ -208,6 +208,19 @@ void conn_progress(ps_conn* pc) {
   }
 }
 
+std::size_t auth_argv(const char* argv[3], std::size_t lens[3]) {
+  std::size_t argc = 0;
+  argv[argc] = "AUTH";
+  lens[argc++] = 4;
+  if (!worker.username.empty()) {
+    argv[argc] = worker.username.data();
+    lens[argc++] = worker.username.size();
+  }
+  argv[argc] = worker.password.data();
+  lens[argc++] = worker.password.size();
+  return argc;
+}
+
 void conn_log_refusal(ps_conn* pc, const char* what, const redisReply* reply) {
   ngx_uint_t skipped = 0;
   // Misconfiguration, not a network blip: NGX_LOG_ERR with Redis' words.
@@ -322,15 +335,7 @@ void on_connect(const redisAsyncContext* cac, int status) noexcept {
   if (!worker.password.empty()) {
     const char* argv[3];
     std::size_t lens[3];
-    int argc = 0;
-    argv[argc] = "AUTH";
-    lens[argc++] = 4;
-    if (!worker.username.empty()) {
-      argv[argc] = worker.username.data();
-      lens[argc++] = worker.username.size();
-    }
-    argv[argc] = worker.password.data();
-    lens[argc++] = worker.password.size();
+    const int argc = static_cast<int>(auth_argv(argv, lens));
     if (redisAsyncCommandArgv(ac, on_auth_reply, pc, argc, argv, lens) != REDIS_OK) {
       return;  // never ready unauthenticated: the connect timer ends it
     }

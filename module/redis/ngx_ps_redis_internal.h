@@ -292,11 +292,14 @@ void conn_progress(ps_conn* pc);
 // Tears the context down (deferred by hiredis inside its callbacks);
 // ev_cleanup does the rest and logs why.
 void conn_fail(ps_conn* pc, const char* why);
-// Redis refused a handshake step (`what`: "AUTH", "SELECT", "AUTH/PING"):
+// Redis refused a handshake step (`what`: "AUTH", "SELECT", "SUBSCRIBE", "PING"):
 // logs its words, rate-limited, and marks the failure as logged. Not
 // conn_progress(): a refusal must keep the backoff and the log limiter
 // running, or a wrong password would retry at the minimum delay forever.
 void conn_log_refusal(ps_conn* pc, const char* what, const redisReply* reply);
+// AUTH [username] password (when there is a password): fills argv/lens,
+// returns the argument count.
+std::size_t auth_argv(const char* argv[3], std::size_t lens[3]);
 // Bytes were appended to the context's output buffer behind hiredis' back
 // (redisAppendCommandArgv): have them written.
 void conn_want_write(ps_conn* pc);
@@ -332,6 +335,10 @@ bool pubsub_write(ps_conn* pc, std::size_t argc, const char** argv, const std::s
 bool pubsub_send_handshake(ps_conn* pc);
 bool sub_send_health(ps_conn* pc);
 void pubsub_dispatch(ps_conn* pc);
+// A reply while pc is in its handshake (sub_frame, shard_frame): ready at
+// the last answer; an error is logged in Redis' words and returns why to
+// drop the connection.
+const char* pubsub_handshake_reply(ps_conn* pc, const redisReply* reply);
 
 // ---- ngx_ps_redis_cluster.cpp -------------------------------------------------
 

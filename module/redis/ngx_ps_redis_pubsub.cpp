@@ -24,20 +24,7 @@ const char* sub_frame(ps_conn* pc, const redisReply* reply) {
   }
   ps_node* node = pc->node;
   if (pc->state == conn_state::handshake) {
-    if (reply->type == REDIS_REPLY_ERROR) {
-      // AUTH is answered first when there is a password; else (or after it)
-      // the health SUBSCRIBE, e.g. NOPERM without &portfolio_stream:health:*.
-      const bool auth = !worker.password.empty() && pc->handshake == 2;
-      conn_log_refusal(pc, auth ? "AUTH" : "SUBSCRIBE", reply);
-      return auth ? "AUTH failed" : "SUBSCRIBE failed";
-    }
-    // Like AUTH, the health "subscribe" only counts as progress, not as
-    // "answered" (which resets backoff and log limiter): see conn_progress.
-    pc->last_progress = ngx_current_msec;
-    if (pc->handshake > 0 && --pc->handshake == 0) {
-      conn_ready(pc);
-    }
-    return nullptr;
+    return pubsub_handshake_reply(pc, reply);
   }
   if (pc->state != conn_state::ready) {
     return nullptr;
@@ -143,16 +130,7 @@ bool pubsub_send_handshake(ps_conn* pc) {
   if (!worker.password.empty()) {
     const char* argv[3];
     std::size_t lens[3];
-    std::size_t argc = 0;
-    argv[argc] = "AUTH";
-    lens[argc++] = 4;
-    if (!worker.username.empty()) {
-      argv[argc] = worker.username.data();
-      lens[argc++] = worker.username.size();
-    }
-    argv[argc] = worker.password.data();
-    lens[argc++] = worker.password.size();
-    if (!pubsub_write(pc, argc, argv, lens)) {
+    if (!pubsub_write(pc, auth_argv(argv, lens), argv, lens)) {
       return false;
     }
     pc->handshake++;
@@ -162,6 +140,24 @@ bool pubsub_send_handshake(ps_conn* pc) {
   }
   pc->handshake++;
   return true;
+}
+
+const char* pubsub_handshake_reply(ps_conn* pc, const redisReply* reply) {
+  if (reply->type == REDIS_REPLY_ERROR) {
+    // AUTH is answered first when there is a password; then the health
+    // SUBSCRIBE (e.g. NOPERM without &portfolio_stream:health:*) or PING.
+    const bool auth = !worker.password.empty() && pc->handshake == 2;
+    const char* step = auth ? "AUTH" : pc->shard ? "PING" : "SUBSCRIBE";
+    conn_log_refusal(pc, step, reply);
+    return auth ? "AUTH failed" : pc->shard ? "PING failed" : "SUBSCRIBE failed";
+  }
+  // Like AUTH, the last answer only counts as progress, not as "answered"
+  // (which resets backoff and log limiter): see conn_progress.
+  pc->last_progress = ngx_current_msec;
+  if (pc->handshake > 0 && --pc->handshake == 0) {
+    conn_ready(pc);
+  }
+  return nullptr;
 }
 
 void pubsub_dispatch(ps_conn* pc) {
