@@ -8,7 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisCluster, keySlot, slotOwner, writeSession } from './lib/cluster.mjs';
-import { fleetKeys, handshakeStatus as status, killEdgeHoldingPlaces } from './lib/fleet.mjs';
+import { fleetKeys, handshakeStatus as status, killEdgeHoldingPlaces, upgradeStatus } from './lib/fleet.mjs';
 import { Nginx } from './lib/nginx.mjs';
 import { terminateAllWs } from './lib/wsclient.mjs';
 import { sleep } from './lib/procs.mjs';
@@ -106,8 +106,11 @@ describe('fleet limit on a Redis Cluster, two edges', { timeout: 180000 }, () =>
       for (const [port, cookie] of cookies) {
         if (port === stopped) continue;
         // Their sessions may live on the stopped master too: only users whose
-        // session and fleet keys are both elsewhere must connect.
-        const r2 = await status(b.port, cookie);
+        // session and fleet keys are both elsewhere must connect. Their
+        // upgrade only: once the stopped shard's pub/sub is noticed as lost
+        // (within 2 x connect_timeout) every connection of the worker waits
+        // for "connected" until it is back (a shard failure degrades all).
+        const r2 = await upgradeStatus(b.port, cookie);
         if (r2.status === 101) r2.c.terminate();
         else assert.equal(r2.status, 503);
       }

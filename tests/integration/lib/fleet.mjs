@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { crc16, keySlot } from './cluster.mjs';
 import { sleep } from './procs.mjs';
-import { connectUser } from './wsclient.mjs';
+import { connectUser, connectWs } from './wsclient.mjs';
 
 export const FLEET_LUA = fs.readFileSync(fileURLToPath(new URL('../../../redis/portfolio_stream_fleet.lua', import.meta.url)), 'utf8');
 export const BUCKETS = 64;
@@ -53,6 +53,16 @@ export const fleet = {
 export async function handshakeStatus(port, cookie) {
   try {
     return { status: 101, c: await connectUser(port, cookie) };
+  } catch (e) {
+    return { status: e.status || 0 };
+  }
+}
+
+// The handshake's HTTP status alone (101 without waiting for `connected`,
+// which waits for a live subscription: not there while a shard is down).
+export async function upgradeStatus(port, cookie) {
+  try {
+    return { status: 101, c: await connectWs(port, { cookie }) };
   } catch (e) {
     return { status: e.status || 0 };
   }
