@@ -365,3 +365,34 @@ describe('history: a Redis user that may not use Functions', () => {
 
   it('error.log is clean and nginx stops gracefully', async () => { await stopAndCheckLog(env); });
 });
+
+// Redis before 7.0 has no FUNCTION or FCALL: renamed away here, the server answers
+// "unknown command" as Redis 6 does.
+describe('history: a Redis without Functions (as before Redis 7.0)', () => {
+  const env = useEnv({
+    nginx: { stats: true, location: ['portfolio_stream_history on;', 'portfolio_stream_batch_window 0;'] },
+    redis: { extraArgs: ['--rename-command', 'FUNCTION', '', '--rename-command', 'FCALL', ''] },
+  });
+
+  it('sessions and live events work; resumes are recovered:false; the error log says why', async () => {
+    const r = await env.redis.client();
+    await assert.rejects(r.sendCommand(['FUNCTION', 'LIST']), /unknown command/);
+    const u = uniqueUser('old');
+    const { cookie } = await env.login(u);
+    for (const q of ['', '?since=1-0&epoch=abc']) {
+      const c = await connectUser(env.port, cookie, { path: `/ws/portfolio${q}` });
+      const con = connectedOf(c);
+      assert.equal(con.epoch, '');
+      assert.equal(con.recovered, q ? false : undefined);
+      await env.publish(u, JSON.stringify(order(q)));
+      assert.equal((await c.waitEvents(1))[0].offset, undefined);
+      c.terminate();
+    }
+    assert.match(env.nginx.errorLog(), /"ERR unknown command 'FUNCTION'.*it needs Redis >= 7\.0/);
+    assert.match(env.nginx.errorLog(), /Redis Functions library "portfolio_stream" .*portfolio_stream_history/);
+    const s = await stats(env);
+    assert.ok(s.history.notRecovered >= 1);
+  });
+
+  it('error.log is clean and nginx stops gracefully', async () => { await stopAndCheckLog(env); });
+});
