@@ -41,10 +41,16 @@ SharedBytes make_batch_frame(const std::vector<EventPtr>& events) {
   return frame;
 }
 
+namespace {
+std::uint32_t clamp_u32(std::size_t v) { return v > UINT32_MAX ? UINT32_MAX : std::uint32_t(v); }
+}  // namespace
+
 Batcher::Batcher(std::int64_t window_ms, Limits limits)
-    : window_(window_ms > 0 ? window_ms : 0), limits_(limits) {
-  if (limits_.max_events == 0) limits_.max_events = 1;
-}
+    : window_(window_ms <= 0          ? 0
+              : window_ms > INT32_MAX ? INT32_MAX
+                                      : std::int32_t(window_ms)),
+      max_events_(limits.max_events == 0 ? 1 : clamp_u32(limits.max_events)),
+      max_bytes_(clamp_u32(limits.max_bytes)) {}
 
 void Batcher::clamp_time(std::int64_t now_ms) {
   if (has_last_frame_ && now_ms < last_frame_ms_) last_frame_ms_ = now_ms;
@@ -121,7 +127,7 @@ bool Batcher::on_event(EventPtr ev, std::int64_t now_ms, Output& out) {
   const std::size_t bytes =
       pending_bytes_ - (slot == kNoSlot ? 0 : pending_[slot]->json_size()) + ev->json_size();
 
-  if (!pending_.empty() && (count > limits_.max_events || bytes > limits_.max_bytes)) {
+  if (!pending_.empty() && (count > max_events_ || bytes > max_bytes_)) {
     // Over a bound: the pending batch goes out as it is, ev starts the next.
     std::vector<EventPtr> next;
     const std::size_t next_bytes = ev->json_size();

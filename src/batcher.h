@@ -105,9 +105,11 @@ class Batcher {
   std::size_t find_slot(const PublishedEvent& ev) const;  // pending index it replaces, or npos
   void clamp_time(std::int64_t now_ms);
 
-  std::int64_t window_;
-  Limits limits_;
+  // Laid out small: a worker holds one batcher per connected user.
   std::int64_t last_frame_ms_ = 0;  // valid when has_last_frame_
+  std::int32_t window_;             // ms, clamped to [0, INT32_MAX]
+  std::uint32_t max_events_;        // limits, clamped to [1, UINT32_MAX]
+  std::uint32_t max_bytes_;
   bool has_last_frame_ = false;
   std::size_t pending_bytes_ = 0;
   std::uint64_t coalesced_ = 0;

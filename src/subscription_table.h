@@ -50,10 +50,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <functional>
+#include <new>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -62,26 +64,46 @@ namespace ps {
 template <class Local>  // the glue's per-channel state; default-constructible
 class SubscriptionTable {
  public:
+  class Entry;
+
+ private:
+  struct EntryFree {
+    void operator()(Entry* e) const noexcept {
+      e->~Entry();
+      ::operator delete(static_cast<void*>(e));
+    }
+  };
+  using EntryPtr = std::unique_ptr<Entry, EntryFree>;
+
+ public:
   enum class Command { none, subscribe, unsubscribe };
 
+  // One heap block per channel: the entry, its chain link and the channel's
+  // bytes right after it (a worker holds one per connected user, so the map
+  // node and string block of a std::unordered_map<std::string, ...> are
+  // saved).
   class Entry {
    public:
     Local local{};
 
-    const std::string& channel() const { return channel_; }
+    std::string_view channel() const { return {reinterpret_cast<const char*>(this + 1), len_}; }
     bool live() const { return confirmed_ && !in_flight_; }
     std::size_t refs() const { return refs_; }
     bool in_flight() const { return in_flight_; }
     bool confirmed() const { return confirmed_; }
 
-    explicit Entry(std::string_view channel) : channel_(channel) {}
     Entry(const Entry&) = delete;
     Entry& operator=(const Entry&) = delete;
 
    private:
     friend class SubscriptionTable;
-    std::string channel_;
-    std::size_t refs_ = 0;
+    friend struct EntryFree;
+    explicit Entry(std::uint32_t len) : len_(len) {}
+    ~Entry() = default;
+
+    EntryPtr next_;  // the bucket's chain
+    std::uint32_t refs_ = 0;
+    std::uint32_t len_;
     bool confirmed_ = false;
     bool in_flight_ = false;
   };
@@ -95,6 +117,11 @@ class SubscriptionTable {
   SubscriptionTable() = default;
   SubscriptionTable(const SubscriptionTable&) = delete;
   SubscriptionTable& operator=(const SubscriptionTable&) = delete;
+  ~SubscriptionTable() {
+    for (auto& head : buckets_) {
+      while (head) head = std::move(head->next_);  // iteratively: no deep recursion
+    }
+  }
 
   // A local connection wants `channel`: creates the entry if needed and
   // counts the reference. The command to send now, if any (subscribe only
@@ -102,13 +129,8 @@ class SubscriptionTable {
   // the entry says whether messages already flow. Throws std::bad_alloc
   // (a new channel only); then the table is unchanged.
   std::pair<Entry*, Command> acquire(std::string_view channel) {
-    auto it = entries_.find(channel);
-    if (it == entries_.end()) {
-      auto owned = std::make_unique<Entry>(channel);
-      std::string_view key = owned->channel_;  // points into the entry: stable
-      it = entries_.emplace(key, std::move(owned)).first;
-    }
-    Entry* e = it->second.get();
+    Entry* e = find(channel);
+    if (e == nullptr) e = insert(channel);
     ++e->refs_;
     if (link_up_ && !e->confirmed_ && !e->in_flight_) {
       e->in_flight_ = true;
@@ -136,8 +158,11 @@ class SubscriptionTable {
 
   // The entry for channel, or nullptr. Dispatch messages only when live().
   Entry* find(std::string_view channel) const {
-    auto it = entries_.find(channel);
-    return it == entries_.end() ? nullptr : it->second.get();
+    if (buckets_.empty()) return nullptr;
+    for (Entry* e = buckets_[bucket(channel, buckets_.size())].get(); e != nullptr; e = e->next_.get()) {
+      if (e->channel() == channel) return e;
+    }
+    return nullptr;
   }
 
   // Redis confirmed a SUBSCRIBE of channel. A reply the table did not ask
@@ -179,14 +204,17 @@ class SubscriptionTable {
   void on_connection_lost() {
     link_up_ = false;
     live_ = 0;
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      Entry& e = *it->second;
-      e.confirmed_ = false;
-      e.in_flight_ = false;
-      if (e.refs_ == 0) {
-        it = entries_.erase(it);
-      } else {
-        ++it;
+    for (auto& head : buckets_) {
+      for (EntryPtr* link = &head; *link;) {
+        Entry& e = **link;
+        e.confirmed_ = false;
+        e.in_flight_ = false;
+        if (e.refs_ == 0) {
+          *link = std::move(e.next_);  // frees e
+          --size_;
+        } else {
+          link = &e.next_;
+        }
       }
     }
   }
@@ -199,36 +227,79 @@ class SubscriptionTable {
   std::vector<std::string> resubscribe_all() {
     auto wanted = [](const Entry& e) { return e.refs_ > 0 && !e.confirmed_ && !e.in_flight_; };
     std::vector<std::string> out;
-    for (auto& kv : entries_) {
-      if (wanted(*kv.second)) out.push_back(kv.second->channel_);
-    }
+    for_each([&](Entry& e) {
+      if (wanted(e)) out.emplace_back(e.channel());
+    });
     // Only now that the list exists: marked in flight, sent by the caller.
     link_up_ = true;
-    for (auto& kv : entries_) {
-      if (wanted(*kv.second)) kv.second->in_flight_ = true;
-    }
+    for_each([&](Entry& e) {
+      if (wanted(e)) e.in_flight_ = true;
+    });
     return out;
   }
 
   bool link_up() const { return link_up_; }
-  std::size_t size() const { return entries_.size(); }
+  std::size_t size() const { return size_; }
   std::size_t live_count() const { return live_; }  // entries with live()
   std::uint64_t unexpected_replies() const { return unexpected_replies_; }
 
-  // Visits every entry (e.g. to tell all connections the link state).
+  // Visits every entry (e.g. to tell all connections the link state). f must
+  // not acquire or release.
   template <class F>
   void for_each(F&& f) {
-    for (auto& kv : entries_) f(*kv.second);
+    for (auto& head : buckets_) {
+      for (Entry* e = head.get(); e != nullptr; e = e->next_.get()) f(*e);
+    }
   }
 
  private:
-  void erase(Entry* e) {
-    auto it = entries_.find(std::string_view(e->channel_));
-    if (it != entries_.end()) entries_.erase(it);
+  static std::size_t bucket(std::string_view channel, std::size_t n) {
+    return std::hash<std::string_view>{}(channel) & (n - 1);  // n: a power of two
   }
 
-  // Keys are views of the entries' own channel strings.
-  std::unordered_map<std::string_view, std::unique_ptr<Entry>> entries_;
+  // Strong guarantee: the entry is made, then the buckets grown, then it is
+  // linked; a throw in between leaves the table as it was.
+  Entry* insert(std::string_view channel) {
+    if (channel.size() > UINT32_MAX) throw std::bad_alloc();
+    void* mem = ::operator new(sizeof(Entry) + channel.size());
+    EntryPtr owned(::new (mem) Entry(static_cast<std::uint32_t>(channel.size())));
+    if (!channel.empty())
+      std::memcpy(reinterpret_cast<char*>(owned.get() + 1), channel.data(), channel.size());
+    if (size_ + 1 > buckets_.size()) grow();
+    EntryPtr& head = buckets_[bucket(channel, buckets_.size())];
+    owned->next_ = std::move(head);
+    head = std::move(owned);
+    ++size_;
+    return head.get();
+  }
+
+  // Load factor <= 1. Throws std::bad_alloc before moving anything.
+  void grow() {
+    std::vector<EntryPtr> bigger(buckets_.empty() ? 16 : buckets_.size() * 2);
+    for (auto& head : buckets_) {
+      while (head) {
+        EntryPtr e = std::move(head);
+        head = std::move(e->next_);
+        EntryPtr& to = bigger[bucket(e->channel(), bigger.size())];
+        e->next_ = std::move(to);
+        to = std::move(e);
+      }
+    }
+    buckets_.swap(bigger);
+  }
+
+  void erase(Entry* e) {
+    for (EntryPtr* link = &buckets_[bucket(e->channel(), buckets_.size())]; *link; link = &(*link)->next_) {
+      if (link->get() == e) {
+        *link = std::move(e->next_);  // frees e
+        --size_;
+        return;
+      }
+    }
+  }
+
+  std::vector<EntryPtr> buckets_;  // chains; size a power of two (or empty)
+  std::size_t size_ = 0;
   bool link_up_ = false;
   std::size_t live_ = 0;
   std::uint64_t unexpected_replies_ = 0;

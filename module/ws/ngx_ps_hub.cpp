@@ -24,11 +24,12 @@
 using conn_t = ngx_ps_conn_t;
 
 // Connections of one user (in this worker) with the same filter and
-// location: they get identical frames, so they share one batcher.
+// location: they get identical frames, so they share one batcher. A group
+// has at least one connection while it is in its user's list; the location
+// is its connections' (group_lcf): one pointer less per connected user.
 struct ngx_ps_group_t {
   ngx_ps_user_t* user;
   ps::ChannelMask mask;
-  ngx_http_portfolio_stream_loc_conf_t* lcf;
   ps::Batcher batcher;
   ngx_queue_t conns;
   // The batcher's deadline (cancelable) while it has one, else null: an
@@ -38,7 +39,7 @@ struct ngx_ps_group_t {
   ngx_uint_t mark;                       // dedupes a broadcast event per group
   std::unique_ptr<ngx_ps_group_t> next;  // the user's next group
 
-  ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m, ngx_http_portfolio_stream_loc_conf_t* conf);
+  ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m, const ngx_http_portfolio_stream_loc_conf_t* conf);
   ~ngx_ps_group_t();
 };
 
@@ -271,10 +272,14 @@ void group_timer(ngx_event_t* ev) {
   }
 }
 
+const ngx_http_portfolio_stream_loc_conf_t* group_lcf(ngx_ps_group_t* g) {
+  return reinterpret_cast<ngx_ps_link_t*>(ngx_queue_head(&g->conns))->conn->lcf;
+}
+
 ngx_ps_group_t* find_group(ngx_ps_user_t* u, ps::ChannelMask mask,
                            ngx_http_portfolio_stream_loc_conf_t* lcf) {
   for (ngx_ps_group_t* g = u->groups.get(); g != nullptr; g = g->next.get()) {
-    if (g->mask == mask && g->lcf == lcf) {
+    if (g->mask == mask && group_lcf(g) == lcf) {
       return g;
     }
   }
@@ -501,14 +506,8 @@ entry_t* acquire(std::string_view channel, table_t::Command* cmd) {
 }  // namespace
 
 ngx_ps_group_t::ngx_ps_group_t(ngx_ps_user_t* u, ps::ChannelMask m,
-                               ngx_http_portfolio_stream_loc_conf_t* conf)
-    : user(u),
-      mask(m),
-      lcf(conf),
-      batcher(std::int64_t(conf->batch_window)),
-      conns(),
-      timer(nullptr),
-      mark(0) {
+                               const ngx_http_portfolio_stream_loc_conf_t* conf)
+    : user(u), mask(m), batcher(std::int64_t(conf->batch_window)), conns(), timer(nullptr), mark(0) {
   ngx_queue_init(&conns);
 }
 
@@ -555,13 +554,13 @@ void ngx_ps_hub_detach(conn_t* wc) {
   wc->worker_link.unlink();
   entry_t* e = static_cast<entry_t*>(wc->user->entry);
   wc->user = nullptr;
-  std::string channel = e->channel();
+  std::string channel(e->channel());  // e may go in release()
   send_command(worker_hub->table.release(e), channel);
   if (wc->broadcast != nullptr) {
     wc->broadcast_link.unlink();
     entry_t* b = static_cast<entry_t*>(wc->broadcast->entry);
     wc->broadcast = nullptr;
-    std::string bchannel = b->channel();
+    std::string bchannel(b->channel());
     send_command(worker_hub->table.release(b), bchannel);
   }
   stat_redis();
@@ -588,8 +587,8 @@ std::string_view ngx_ps_user_id(const conn_t* wc) {
   if (wc->user == nullptr) {
     return {};
   }
-  const std::string& channel = static_cast<const entry_t*>(wc->user->entry)->channel();
-  return std::string_view(channel).substr(std::min<std::size_t>(wc->user->user_at, channel.size()));
+  std::string_view channel = static_cast<const entry_t*>(wc->user->entry)->channel();
+  return channel.substr(std::min<std::size_t>(wc->user->user_at, channel.size()));
 }
 
 ngx_int_t ngx_ps_hub_init(ngx_cycle_t* cycle) {

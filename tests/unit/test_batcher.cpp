@@ -125,6 +125,21 @@ TEST(Batcher, NegativeWindowIsZero) {
   EXPECT_TRUE(b.on_event(pos("A"), 0, out));
 }
 
+TEST(Batcher, HugeWindowAndLimitsAreClamped) {
+  // Stored in 32 bits (a worker holds one batcher per user): a window past
+  // INT32_MAX ms is INT32_MAX, and limits past UINT32_MAX are UINT32_MAX.
+  Batcher b(std::int64_t(1) << 40, {std::size_t(1) << 40, std::size_t(1) << 40});
+  EXPECT_EQ(b.window_ms(), INT32_MAX);
+  Batcher::Output out;
+  EXPECT_TRUE(b.on_event(pos("A"), 1000, out));  // the first event goes at once
+  EventPtr second = pos("B");
+  EXPECT_FALSE(b.on_event(second, 1001, out));
+  EXPECT_EQ(b.deadline(), 1000 + std::int64_t(INT32_MAX));
+  EXPECT_TRUE(b.flush(1002, out));
+  expect_events(out, {second});
+  static_assert(sizeof(void*) != 8 || sizeof(Batcher) <= 64, "a batcher per connected user: keep it small");
+}
+
 TEST(Batcher, NullEventIgnored) {
   Batcher b(250);
   Batcher::Output out;

@@ -212,6 +212,27 @@ TEST(SubscriptionTable, ConnectionLostAndResubscribe) {
   EXPECT_EQ(t.unexpected_replies(), 0u);
 }
 
+TEST(SubscriptionTable, ChannelBytesAreKeptExactly) {
+  // The entry holds the channel's bytes itself: empty, binary and
+  // prefix-sharing names are distinct keys, and each comes back as given.
+  Table t;
+  link_up(t);
+  const std::string names[] = {"", std::string("a\0b", 3), "a", std::string(300, 'x'), "portfolio:user:"};
+  std::vector<Table::Entry*> ptrs;
+  for (const auto& n : names) ptrs.push_back(t.acquire(n).first);
+  EXPECT_EQ(t.size(), 5u);
+  for (std::size_t i = 0; i < ptrs.size(); ++i) {
+    EXPECT_EQ(t.find(names[i]), ptrs[i]);
+    EXPECT_EQ(ptrs[i]->channel(), names[i]);
+  }
+  EXPECT_EQ(t.find(std::string("a\0c", 3)), nullptr);
+  t.on_connection_lost();  // refs > 0: all stay
+  EXPECT_EQ(t.size(), 5u);
+  for (auto* e : ptrs) EXPECT_EQ(t.release(e), Cmd::none);  // link down: erased at once
+  EXPECT_EQ(t.size(), 0u);
+  for (const auto& n : names) EXPECT_EQ(t.find(n), nullptr);
+}
+
 TEST(SubscriptionTable, EntryAddressesAreStable) {
   Table t;
   link_up(t);
