@@ -32,7 +32,7 @@ FrameParser::Status FrameParser::fail(std::uint16_t code) {
   close_code_ = code;
   done_ = last_ = raw(Status::error);
   // Nothing more will be parsed: give the partial message back now.
-  std::string().swap(message_);
+  message_.reset();
   return Status::error;
 }
 
@@ -85,7 +85,8 @@ std::uint16_t FrameParser::set_length(std::uint64_t len) {
   remaining_ = len;
   if (opcode_ & 0x08) return 0;
   // message_ holds the earlier fragments, never more than the limit.
-  const std::size_t room = max_message_size_ - std::min(message_.size(), max_message_size_);
+  const std::size_t max = max_message_size_;
+  const std::size_t room = max - std::min(buffered(), max);
   return len > room ? close_code::too_big : 0;
 }
 
@@ -117,14 +118,14 @@ FrameParser::Status FrameParser::finish_frame() {
     close_code_ = code;
   }
   done_ = raw(Status::close);
-  std::string().swap(message_);
+  message_.reset();
   return Status::close;
 }
 
 FrameParser::Status FrameParser::parse(std::string_view& input) {
   if (done_) return static_cast<Status>(done_);
   // The previous text message's view ends here; keep the capacity for the next.
-  if (last_ == raw(Status::text)) message_.clear();
+  if (last_ == raw(Status::text) && message_) message_->clear();
   last_ = raw(Status::need_more);
 
   for (;;) {
@@ -157,9 +158,10 @@ FrameParser::Status FrameParser::parse(std::string_view& input) {
         std::copy_n(input.data(), n, out);
         control_len_ += static_cast<std::uint8_t>(n);
       } else {
-        const std::size_t old = message_.size();
-        message_.append(input.data(), n);
-        out = message_.data() + old;
+        if (!message_) message_ = std::make_unique<std::string>();
+        const std::size_t old = message_->size();
+        message_->append(input.data(), n);
+        out = message_->data() + old;
       }
       for (std::size_t k = 0; k < n; ++k) out[k] ^= static_cast<char>(mask[(mask_pos_ + k) & 3]);
       mask_pos_ = static_cast<std::uint8_t>((mask_pos_ + n) & 3);
@@ -186,7 +188,7 @@ FrameParser::Status FrameParser::parse(std::string_view& input) {
 std::string_view FrameParser::payload() const {
   switch (static_cast<Status>(last_)) {
     case Status::text:
-      return message_;
+      return message_ ? std::string_view(*message_) : std::string_view{};
     case Status::ping:
     case Status::pong:
       return control_ ? std::string_view(control_.get(), control_len_) : std::string_view{};

@@ -42,7 +42,7 @@ class FrameParser {
   };
 
   explicit FrameParser(std::size_t max_message_size)
-      : max_message_size_(max_message_size),
+      : max_message_size_(max_message_size > UINT32_MAX ? UINT32_MAX : std::uint32_t(max_message_size)),
         fin_(false),
         in_payload_(false),
         message_open_(false),
@@ -71,14 +71,14 @@ class FrameParser {
   // No frame or fragmented message is in progress (nothing partial held).
   bool idle() const { return header_len_ == 0 && !in_payload_ && !message_open_; }
   // Bytes held for a message in progress (for memory accounting).
-  std::size_t buffered() const { return message_.size(); }
+  std::size_t buffered() const { return message_ ? message_->size() : 0; }
   // Heap memory is held (a message buffer, or the control payload's).
-  bool holds_memory() const { return message_.capacity() > std::string().capacity() || control_ != nullptr; }
+  bool holds_memory() const { return message_ != nullptr || control_ != nullptr; }
   // Releases the message buffer's memory, and the control payload's unless a
   // control frame is in progress or the peer's close (close_reason()) is in
   // it (call when idle to stay small).
   void shrink() {
-    std::string().swap(message_);
+    message_.reset();
     if (!done_ && !(in_payload_ && (opcode_ & 0x08))) {
       control_.reset();
       control_len_ = 0;
@@ -89,9 +89,7 @@ class FrameParser {
   // ... state fields are private to the implementation; keep this object small
   // (an idle connection holds one): no buffer is held while idle; the
   // message's and a control frame's payload are allocated when one comes.
-  std::size_t max_message_size_;
-  std::string message_;
-  // Implementation state (see frame_parser.cpp); sizeof(FrameParser) is 80
+  // Implementation state (see frame_parser.cpp); sizeof(FrameParser) is 56
   // on LP64 (the flags share one byte).
   Status fail(std::uint16_t code);
   std::uint16_t header_byte(std::size_t i);
@@ -99,7 +97,11 @@ class FrameParser {
   Status finish_frame();
   std::string_view close_reason_raw() const;
 
-  std::uint64_t remaining_ = 0;  // payload bytes left in the current frame
+  // The text message being reassembled: made with its first payload byte,
+  // freed by shrink() (a std::string in place would cost 32 bytes always).
+  std::unique_ptr<std::string> message_;
+  std::uint64_t remaining_ = 0;     // payload bytes left in the current frame
+  std::uint32_t max_message_size_;  // clamped to UINT32_MAX
   std::uint16_t close_code_ = 0;
   std::uint8_t header_[14]{};     // raw frame header (mask key in its last 4 bytes)
   std::uint8_t header_len_ = 0;   // header bytes received so far

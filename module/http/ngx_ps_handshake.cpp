@@ -243,13 +243,8 @@ void on_fleet(void* data, bool ok, std::uint64_t conn_id) {
       return;
     }
     std::string user(ngx_ps_sv(ctx->user_id));
-    ngx_ps_limit_slot slot;
-    try {
-      slot.adopt_fleet(user, conn_id);
-    } catch (...) {
-      ngx_ps_fleet_release(user, conn_id);
-      throw;
-    }
+    ngx_ps_limit_slot slot;  // after user: it names those bytes until it goes
+    slot.adopt_fleet(user, conn_id);
     take_slot_and_upgrade(r, ctx, user, std::move(slot));
   } catch (...) {
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -2,11 +2,12 @@
 // (all workers, in the zone) and, with portfolio_stream_limit_scope fleet,
 // its place in the fleet-wide count (Redis). Its one owner gives both back:
 // the handshake while the request lives, then the WebSocket connection; the
-// destructor releases, so no path releases twice or never.
+// destructor releases, so no path releases twice or never. It does not own
+// the user id it names: whoever holds it keeps those bytes alive (the
+// handshake's, then the connection's own copy, see rebind()).
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <string_view>
 #include <utility>
 
@@ -17,7 +18,7 @@ class ngx_ps_limit_slot {
  public:
   ngx_ps_limit_slot() = default;
   ngx_ps_limit_slot(ngx_ps_limit_slot&& other) noexcept
-      : user_(std::move(other.user_)), fleet_conn_(other.fleet_conn_), held_(other.held_) {
+      : user_(other.user_), fleet_conn_(other.fleet_conn_), held_(other.held_) {
     other.held_ = false;
     other.fleet_conn_ = 0;
   }
@@ -27,23 +28,24 @@ class ngx_ps_limit_slot {
   ~ngx_ps_limit_slot() { release(); }
 
   // Takes the fleet place granted to this connection (conn id from
-  // ngx_ps_fleet_acquire), before acquire(). Throws std::bad_alloc before
-  // taking anything.
-  void adopt_fleet(std::string_view user_id, std::uint64_t conn_id) {
-    user_.assign(user_id);
+  // ngx_ps_fleet_acquire), before acquire().
+  void adopt_fleet(std::string_view user_id, std::uint64_t conn_id) noexcept {
+    user_ = user_id;
     fleet_conn_ = conn_id;
   }
 
+  // The same user id, now in bytes that live as long as the slot's new owner.
+  void rebind(std::string_view same_user_id) noexcept { user_ = same_user_id; }
+
   // NGX_OK (now held), or the HTTP status to answer (429; 503 with
-  // Retry-After), already counted. Throws std::bad_alloc before taking
-  // anything.
+  // Retry-After), already counted.
   ngx_int_t acquire(ngx_http_request_t* r, std::string_view user_id,
                     ngx_http_portfolio_stream_loc_conf_t* lcf) {
     if (held_) {
       held_ = false;
       ngx_ps_limits_release(user_);
     }
-    user_.assign(user_id);
+    user_ = user_id;
     ngx_int_t rc = ngx_ps_limits_acquire(r, user_, lcf);
     held_ = rc == NGX_OK;
     return rc;
@@ -63,7 +65,7 @@ class ngx_ps_limit_slot {
   bool held() const { return held_; }
 
  private:
-  std::string user_;
+  std::string_view user_;
   std::uint64_t fleet_conn_ = 0;  // the fleet place, 0: none
   bool held_ = false;
 };

@@ -422,9 +422,17 @@ conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_co
                            std::string_view user_id, std::string_view session_key,
                            std::string_view handshake_response, const ps::DeflateParams* deflate,
                            ngx_ps_limit_slot&& slot, ps::ResumeRequest* resume) {
-  void* mem = ngx_alloc(sizeof(conn_t), c->log);
+  // One block: the connection, then its session key and user id.
+  void* mem = ngx_alloc(sizeof(conn_t) + session_key.size() + user_id.size(), c->log);
   if (mem == nullptr) {
     return nullptr;
+  }
+  char* tail = static_cast<char*>(mem) + sizeof(conn_t);
+  if (!session_key.empty()) {
+    ngx_memcpy(tail, session_key.data(), session_key.size());
+  }
+  if (!user_id.empty()) {
+    ngx_memcpy(tail + session_key.size(), user_id.data(), user_id.size());
   }
   conn_t* wc = nullptr;
   try {
@@ -433,6 +441,8 @@ conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_co
     ngx_free(mem);
     return nullptr;
   }
+  wc->session_key = std::string_view(tail, session_key.size());
+  wc->slot.rebind(std::string_view(tail + session_key.size(), user_id.size()));
   if (deflate != nullptr) {
     // The handshake always agrees client_no_context_takeover: the shared
     // per-worker Inflater keeps nothing between messages.
@@ -441,7 +451,6 @@ conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_co
   bool failed = false;
   try {
     wc->session.send_unlimited(ps::SharedBytes::concat({handshake_response}));
-    wc->session_key.assign(session_key);
     if (resume != nullptr) {
       wc->history = ngx_ps_history_create(wc, std::move(*resume));
     }

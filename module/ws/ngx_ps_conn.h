@@ -4,6 +4,7 @@
 // the connection when the session says it is closed.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "channels.h"
@@ -18,18 +19,38 @@ struct ngx_ps_user_t;
 struct ngx_ps_group_t;
 struct ngx_ps_conn_t;
 
-// A list link that knows its connection (conn_t is not standard-layout, so
-// no offsetof tricks). Self-linked while in no list, so unlinking is safe.
-struct ngx_ps_link_t {
-  ngx_queue_t queue;
+// The lists a connection is in. Bare ngx_queue_t links in one
+// standard-layout struct (conn_t itself is not), so that a link finds its
+// connection with offsetof and one pointer: ngx_ps_link_conn(). Each is
+// self-linked while in no list, so unlinking is always safe.
+struct ngx_ps_conn_links_t {
+  ngx_queue_t group;      // in group->conns
+  ngx_queue_t broadcast;  // in broadcast->conns
+  ngx_queue_t worker;     // in the hub's list of every connection
   ngx_ps_conn_t* conn;
 
-  explicit ngx_ps_link_t(ngx_ps_conn_t* c) : queue(), conn(c) { ngx_queue_init(&queue); }
-  void unlink() {
-    ngx_queue_remove(&queue);
-    ngx_queue_init(&queue);
+  explicit ngx_ps_conn_links_t(ngx_ps_conn_t* c) : group(), broadcast(), worker(), conn(c) {
+    ngx_queue_init(&group);
+    ngx_queue_init(&broadcast);
+    ngx_queue_init(&worker);
   }
 };
+
+// Which link of ngx_ps_conn_links_t a list holds.
+enum class ngx_ps_list : std::size_t {
+  group = offsetof(ngx_ps_conn_links_t, group),
+  broadcast = offsetof(ngx_ps_conn_links_t, broadcast),
+  worker = offsetof(ngx_ps_conn_links_t, worker),
+};
+
+inline ngx_ps_conn_t* ngx_ps_link_conn(ngx_queue_t* q, ngx_ps_list which) {
+  return reinterpret_cast<ngx_ps_conn_links_t*>(reinterpret_cast<char*>(q) - std::size_t(which))->conn;
+}
+
+inline void ngx_ps_unlink(ngx_queue_t* q) {
+  ngx_queue_remove(q);
+  ngx_queue_init(q);
+}
 
 // Owned by itself: created by ngx_ps_conn_create(), freed only by the
 // connection's finalize (as the last step of one of its handlers, or at
@@ -38,19 +59,19 @@ struct ngx_ps_link_t {
 struct ngx_ps_conn_t {
   ngx_connection_t* connection;
   ngx_http_portfolio_stream_loc_conf_t* lcf;
-  ngx_ps_user_t* user;           // the user's channel entry (hub)
-  ngx_ps_group_t* group;         // connections of this user sharing frames
-  ngx_ps_user_t* broadcast;      // the broadcast channel's entry, if any
-  ngx_ps_link_t group_link;      // in group->conns
-  ngx_ps_link_t broadcast_link;  // in broadcast->conns
-  ngx_ps_link_t worker_link;     // in the hub's list of every connection
+  ngx_ps_user_t* user;       // the user's channel entry (hub)
+  ngx_ps_group_t* group;     // connections of this user sharing frames
+  ngx_ps_user_t* broadcast;  // the broadcast channel's entry, if any
+  ngx_ps_conn_links_t links;
   // The session's deadline, the session re-read's included
   // (WsSession::schedule_recheck), rides on c->read's timer (cancelable while
   // open, so an idle heartbeat never holds a shutting-down worker; not once
   // closing, so a reload lets closes finish within close_timeout).
   ngx_ps_get_t* recheck_lookup;  // pending re-read
   ngx_msec_t started;            // ngx_current_msec at the upgrade
-  std::string session_key;       // prefix + sid, for the re-reads
+  // prefix + sid, for the re-reads; its bytes, and the user id the slot
+  // names, are this connection's own, in its allocation after the struct.
+  std::string_view session_key;
   ngx_ps_limit_slot slot;
   ngx_ps_history_ptr history;  // SPEC section 8, when the location has it on
   ps::WsSession session;
@@ -71,9 +92,7 @@ struct ngx_ps_conn_t {
         user(nullptr),
         group(nullptr),
         broadcast(nullptr),
-        group_link(this),
-        broadcast_link(this),
-        worker_link(this),
+        links(this),
         recheck_lookup(nullptr),
         started(ngx_current_msec),
         slot(std::move(limit_slot)),

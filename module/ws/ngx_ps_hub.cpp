@@ -100,11 +100,11 @@ void stat_redis() {
 }
 
 template <class F>
-void for_each_conn(ngx_queue_t* list, F&& f) {
+void for_each_conn(ngx_queue_t* list, ngx_ps_list which, F&& f) {
   // The next link is read before f runs: f may unlink its connection.
   for (ngx_queue_t* q = ngx_queue_head(list); q != ngx_queue_sentinel(list);) {
     ngx_queue_t* next = ngx_queue_next(q);
-    f(reinterpret_cast<ngx_ps_link_t*>(q)->conn);
+    f(ngx_ps_link_conn(q, which));
     q = next;
   }
 }
@@ -164,7 +164,7 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
   }
   ps::SharedBytes batch_deflated;
   ngx_atomic_int_t frames = 0;
-  for_each_conn(&g->conns, [&](conn_t* wc) {
+  for_each_conn(&g->conns, ngx_ps_list::group, [&](conn_t* wc) {
     if (!wc->session.open()) {
       return;
     }
@@ -194,7 +194,8 @@ void deliver(ngx_ps_group_t* g, const ps::Batcher::Output& out) {
 // is written: batchEfficiency = 1 - frames / deliveries credits coalescing.
 void count_deliveries(ngx_ps_group_t* g) {
   ngx_atomic_int_t n = 0;
-  for_each_conn(&g->conns, [&](conn_t* wc) { n += wc->connected_sent && !!wc->session.open(); });
+  for_each_conn(&g->conns, ngx_ps_list::group,
+                [&](conn_t* wc) { n += wc->connected_sent && !!wc->session.open(); });
   worker_hub->work += std::uint64_t(n);
   if (n > 0) {
     ngx_ps_stat_add(ngx_ps_stat::events_delivered, n);
@@ -273,7 +274,7 @@ void group_timer(ngx_event_t* ev) {
 }
 
 const ngx_http_portfolio_stream_loc_conf_t* group_lcf(ngx_ps_group_t* g) {
-  return reinterpret_cast<ngx_ps_link_t*>(ngx_queue_head(&g->conns))->conn->lcf;
+  return ngx_ps_link_conn(ngx_queue_head(&g->conns), ngx_ps_list::group)->lcf;
 }
 
 ngx_ps_group_t* find_group(ngx_ps_user_t* u, ps::ChannelMask mask,
@@ -294,7 +295,7 @@ void leave_group(conn_t* wc) {
   if (g == nullptr) {
     return;
   }
-  wc->group_link.unlink();
+  ngx_ps_unlink(&wc->links.group);
   wc->group = nullptr;
   if (ngx_queue_empty(&g->conns)) {
     for (std::unique_ptr<ngx_ps_group_t>* link = &g->user->groups; *link != nullptr; link = &(*link)->next) {
@@ -309,7 +310,7 @@ void leave_group(conn_t* wc) {
 
 void join_group(conn_t* wc, ps::ChannelMask mask) {
   ngx_ps_group_t* g = find_group(wc->user, mask, wc->lcf);
-  ngx_queue_insert_tail(&g->conns, &wc->group_link.queue);
+  ngx_queue_insert_tail(&g->conns, &wc->links.group);
   wc->group = g;
 }
 
@@ -351,7 +352,7 @@ void on_control(std::string_view payload) {
     return;
   }
   ngx_uint_t closed = 0;
-  for_each_conn(&worker_hub->conns, [&](conn_t* wc) {
+  for_each_conn(&worker_hub->conns, ngx_ps_list::worker, [&](conn_t* wc) {
     if (!wc->session.open() || wc->user == nullptr) {
       return;
     }
@@ -398,7 +399,7 @@ void on_message(std::string_view channel, std::string_view payload) {
     }
     // The broadcast channel: every listening connection's group, once.
     ngx_uint_t mark = ++worker_hub->mark;
-    for_each_conn(&u.conns, [&](conn_t* wc) {
+    for_each_conn(&u.conns, ngx_ps_list::broadcast, [&](conn_t* wc) {
       if (wc->group != nullptr && wc->group->mark != mark) {
         wc->group->mark = mark;
         group_event(wc->group, ev);
@@ -437,10 +438,10 @@ void on_subscribed(std::string_view channel) {
     };
     if (u.is_user) {
       for (ngx_ps_group_t* g = u.groups.get(); g != nullptr; g = g->next.get()) {
-        for_each_conn(&g->conns, wake);
+        for_each_conn(&g->conns, ngx_ps_list::group, wake);
       }
     } else {
-      for_each_conn(&u.conns, wake);
+      for_each_conn(&u.conns, ngx_ps_list::broadcast, wake);
     }
   } catch (...) {
     ngx_log_error(NGX_LOG_ERR, worker_hub->log, 0, "portfolio_stream: internal error on a subscribe reply");
@@ -462,7 +463,7 @@ void on_state(bool up) {
     worker_hub->pubsub_up = up;
     if (!up) {
       worker_hub->table.on_connection_lost();
-      for_each_conn(&worker_hub->conns, [](conn_t* wc) {
+      for_each_conn(&worker_hub->conns, ngx_ps_list::worker, [](conn_t* wc) {
         if (wc->connected_sent && !wc->degraded && !!wc->session.open()) {
           wc->degraded = 1;
           ngx_ps_conn_send(wc, status_frame(false));
@@ -523,7 +524,7 @@ void ngx_ps_hub_attach(conn_t* wc, std::string_view user_id) {
   table_t::Command cmd;
   entry_t* e = acquire(channel, &cmd);
   wc->user = &e->local;
-  ngx_queue_insert_tail(&worker_hub->conns, &wc->worker_link.queue);
+  ngx_queue_insert_tail(&worker_hub->conns, &wc->links.worker);
   send_command(cmd, channel);
   if (!e->local.is_user) {
     e->local.is_user = true;
@@ -536,7 +537,7 @@ void ngx_ps_hub_attach(conn_t* wc, std::string_view user_id) {
     table_t::Command bcmd;
     entry_t* b = acquire(ngx_ps_sv(wc->lcf->broadcast_channel), &bcmd);
     wc->broadcast = &b->local;
-    ngx_queue_insert_tail(&b->local.conns, &wc->broadcast_link.queue);
+    ngx_queue_insert_tail(&b->local.conns, &wc->links.broadcast);
     send_command(bcmd, b->channel());
     live = live && b->live();
   }
@@ -551,13 +552,13 @@ void ngx_ps_hub_detach(conn_t* wc) {
     return;
   }
   leave_group(wc);
-  wc->worker_link.unlink();
+  ngx_ps_unlink(&wc->links.worker);
   entry_t* e = static_cast<entry_t*>(wc->user->entry);
   wc->user = nullptr;
   std::string channel(e->channel());  // e may go in release()
   send_command(worker_hub->table.release(e), channel);
   if (wc->broadcast != nullptr) {
-    wc->broadcast_link.unlink();
+    ngx_ps_unlink(&wc->links.broadcast);
     entry_t* b = static_cast<entry_t*>(wc->broadcast->entry);
     wc->broadcast = nullptr;
     std::string bchannel(b->channel());
@@ -627,7 +628,7 @@ void ngx_ps_hub_exit(ngx_cycle_t* cycle) {
   // or a peer that never answered our close) are closed now.
   while (!ngx_queue_empty(&worker_hub->conns)) {
     ngx_queue_t* q = ngx_queue_head(&worker_hub->conns);
-    ngx_ps_conn_abort(reinterpret_cast<ngx_ps_link_t*>(q)->conn);
+    ngx_ps_conn_abort(ngx_ps_link_conn(q, ngx_ps_list::worker));
   }
   ngx_ps_redis_exit_process();
   worker_hub.reset();

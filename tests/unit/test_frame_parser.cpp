@@ -522,6 +522,17 @@ TEST(FrameParser, PayloadViewsAndBuffered) {
   EXPECT_EQ(p.payload(), "again");
 }
 
+TEST(FrameParser, HugeMaxMessageSizeIsClampedNotWrapped) {
+  // Stored in 32 bits (a connection holds one parser): a limit past
+  // UINT32_MAX means UINT32_MAX, not the limit modulo 2^32.
+  FrameParser p((std::size_t(1) << 32) + 10);
+  std::string in = text(std::string(100, 'a'));
+  std::string_view v = in;
+  EXPECT_EQ(p.parse(v), FrameParser::Status::text);
+  EXPECT_EQ(p.payload(), std::string(100, 'a'));
+  static_assert(sizeof(void*) != 8 || sizeof(FrameParser) <= 56, "a parser per connection: keep it small");
+}
+
 TEST(FrameParser, IdleParserIsSmall) {
   // An idle connection holds one, and no buffer of it.
   EXPECT_LE(sizeof(FrameParser), 96u) << sizeof(FrameParser);
