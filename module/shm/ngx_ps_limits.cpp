@@ -1,5 +1,5 @@
 // The connection limits (portfolio_stream_max_connections_per_user and
-// portfolio_stream_max_connections): the per-user rbtree in the shared-memory
+// portfolio_stream_max_connections): the per-user hash table in the shared-memory
 // zone, and acquire/release of a connection. The zone's layout, slot identity
 // and reclaim are described in shm/ngx_ps_zone.cpp.
 
@@ -19,62 +19,67 @@ ngx_log_t* any_log() { return ngx_cycle != nullptr ? ngx_cycle->log : nullptr; }
 
 }  // namespace
 
-// ---- the per-user rbtree -------------------------------------------------------
-
-void rbtree_insert_value(ngx_rbtree_node_t* temp, ngx_rbtree_node_t* node, ngx_rbtree_node_t* sentinel) {
-  ngx_rbtree_node_t** p;
-  for (;;) {
-    if (node->key < temp->key) {
-      p = &temp->left;
-    } else if (node->key > temp->key) {
-      p = &temp->right;
-    } else {
-      auto* a = reinterpret_cast<ngx_ps_user_node_t*>(node);
-      auto* b = reinterpret_cast<ngx_ps_user_node_t*>(temp);
-      p = ngx_memn2cmp(a->data, b->data, a->len, b->len) < 0 ? &temp->left : &temp->right;
-    }
-    if (*p == sentinel) {
-      break;
-    }
-    temp = *p;
-  }
-  *p = node;
-  node->parent = temp;
-  node->left = sentinel;
-  node->right = sentinel;
-  ngx_rbt_red(node);
-}
+// ---- the per-user hash table ---------------------------------------------------
 
 namespace {
 
+ngx_ps_user_node_t** user_bucket(std::uint32_t hash) { return &ps_sh->user_buckets[hash & ps_sh->user_mask]; }
+
+// Under the mutex, before a user is added: doubles the buckets when the
+// users are more than twice as many. A zone too full for the bigger array
+// keeps the old one (longer chains, same answers).
+void user_table_grow_locked() {
+  std::uint64_t n = ps_sh->user_mask + 1;
+  if (ps_sh->users < 2 * n) {
+    return;
+  }
+  auto** bigger = static_cast<ngx_ps_user_node_t**>(
+      ngx_slab_calloc_locked(ps_shpool, static_cast<size_t>(2 * n) * sizeof(ngx_ps_user_node_t*)));
+  if (bigger == nullptr) {
+    return;
+  }
+  std::uint64_t mask = 2 * n - 1;
+  for (std::uint64_t b = 0; b < n; b++) {
+    for (ngx_ps_user_node_t* u = ps_sh->user_buckets[b]; u != nullptr;) {
+      ngx_ps_user_node_t* next = u->next;
+      ngx_ps_user_node_t** head = &bigger[u->hash & mask];
+      u->next = *head;
+      *head = u;
+      u = next;
+    }
+  }
+  if (ps_sh->user_buckets != inline_user_buckets(ps_sh)) {
+    ngx_slab_free_locked(ps_shpool, ps_sh->user_buckets);
+  }
+  ps_sh->user_buckets = bigger;
+  ps_sh->user_mask = mask;
+}
+
 ngx_ps_user_node_t* user_lookup(std::string_view id, std::uint32_t hash) {
-  ngx_rbtree_node_t* node = ps_sh->rbtree.root;
-  ngx_rbtree_node_t* sentinel = ps_sh->rbtree.sentinel;
-  while (node != sentinel) {
-    if (hash < node->key) {
-      node = node->left;
-      continue;
-    }
-    if (hash > node->key) {
-      node = node->right;
-      continue;
-    }
-    auto* u = reinterpret_cast<ngx_ps_user_node_t*>(node);
-    ngx_int_t rc =
-        ngx_memn2cmp(reinterpret_cast<u_char*>(const_cast<char*>(id.data())), u->data, id.size(), u->len);
-    if (rc == 0) {
+  for (ngx_ps_user_node_t* u = *user_bucket(hash); u != nullptr; u = u->next) {
+    if (u->hash == hash && u->len == id.size() && ngx_memcmp(u->data, id.data(), id.size()) == 0) {
       return u;
     }
-    node = rc < 0 ? node->left : node->right;
   }
   return nullptr;
 }
 
-void user_delete(ngx_ps_user_node_t* u) {
-  ngx_rbtree_delete(&ps_sh->rbtree, &u->node);
+// Unlinks *pp (a user's link in its bucket) and frees it.
+void user_delete(ngx_ps_user_node_t** pp) {
+  ngx_ps_user_node_t* u = *pp;
+  *pp = u->next;
   ngx_slab_free_locked(ps_shpool, u);
   if (ps_sh->users > 0) {
     ps_sh->users--;
+  }
+}
+
+void user_delete(ngx_ps_user_node_t* u) {
+  for (ngx_ps_user_node_t** pp = user_bucket(u->hash); *pp != nullptr; pp = &(*pp)->next) {
+    if (*pp == u) {
+      user_delete(pp);
+      return;
+    }
   }
 }
 
@@ -83,31 +88,26 @@ void user_delete(ngx_ps_user_node_t* u) {
 // Removes slot `id`'s share from every user; returns the connections removed.
 std::uint64_t remove_slot_shares(std::uint32_t id) {
   std::uint64_t removed = 0;
-  ngx_rbtree_t* tree = &ps_sh->rbtree;
-  if (tree->root == tree->sentinel) {
-    return 0;
-  }
-  ngx_rbtree_node_t* node = ngx_rbtree_min(tree->root, tree->sentinel);
-  while (node != nullptr) {
-    // nginx's delete relinks nodes, never moves their contents: `next`
-    // stays valid after `node` is deleted.
-    ngx_rbtree_node_t* next = ngx_rbtree_next(tree, node);
-    auto* u = reinterpret_cast<ngx_ps_user_node_t*>(node);
-    for (ngx_ps_share_t** pp = &u->shares; *pp != nullptr;) {
-      ngx_ps_share_t* s = *pp;
-      if (s->slot_id != id) {
-        pp = &s->next;
-        continue;
+  for (std::uint64_t b = 0; b <= ps_sh->user_mask; b++) {
+    for (ngx_ps_user_node_t** up = &ps_sh->user_buckets[b]; *up != nullptr;) {
+      ngx_ps_user_node_t* u = *up;
+      for (ngx_ps_share_t** pp = &u->shares; *pp != nullptr;) {
+        ngx_ps_share_t* s = *pp;
+        if (s->slot_id != id) {
+          pp = &s->next;
+          continue;
+        }
+        removed += s->count;
+        u->total = u->total > s->count ? u->total - s->count : 0;
+        *pp = s->next;
+        ngx_slab_free_locked(ps_shpool, s);
       }
-      removed += s->count;
-      u->total = u->total > s->count ? u->total - s->count : 0;
-      *pp = s->next;
-      ngx_slab_free_locked(ps_shpool, s);
+      if (u->total == 0) {
+        user_delete(up);  // *up is now the next one
+      } else {
+        up = &u->next;
+      }
     }
-    if (u->total == 0) {
-      user_delete(u);
-    }
-    node = next;
   }
   return removed;
 }
@@ -197,19 +197,21 @@ ngx_int_t ngx_ps_limits_acquire(ngx_http_request_t* r, std::string_view user_id,
   bool created = false;
   if (u == nullptr) {
     std::size_t n = offsetof(ngx_ps_user_node_t, data) + user_id.size();
+    user_table_grow_locked();
     u = static_cast<ngx_ps_user_node_t*>(ngx_slab_alloc_locked(ps_shpool, n));
     if (u == nullptr) {
       ngx_shmtx_unlock(&ps_shpool->mutex);
       zone_full_log(log, "");
       return reject_unavailable(r);
     }
-    u->node.key = hash;
+    u->hash = hash;
     u->shares = nullptr;
     u->total = 0;
     u->len = static_cast<std::uint16_t>(user_id.size());
     ngx_memcpy(u->data, id, user_id.size());
-    ps_sh->rbtree.insert = rbtree_insert_value;  // this process's address of it
-    ngx_rbtree_insert(&ps_sh->rbtree, &u->node);
+    ngx_ps_user_node_t** head = user_bucket(hash);
+    u->next = *head;
+    *head = u;
     ps_sh->users++;
     created = true;
   }

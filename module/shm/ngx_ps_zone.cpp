@@ -6,7 +6,7 @@
 //
 //   header (ngx_ps_sh_t, one slab allocation)
 //     magic/version, start time, list of worker slots, global active count,
-//     number of users, the per-user rbtree, the counters of retired slots,
+//     number of users, the per-user hash table, the counters of retired slots,
 //     a 60-entry ring of per-second disconnect counts, and two one-minute
 //     latency histograms.
 //   worker slots (ngx_ps_slot_t, 256 bytes each, 64-byte aligned)
@@ -15,7 +15,8 @@
 //     of PS_STATS_COUNTERS in cache lines of their own. Only the owner writes
 //     its counters (lock-free ngx_atomic_fetch_add), so workers never share
 //     a written cache line on the hot path.
-//   users (ngx_ps_user_node_t in the rbtree, keyed by crc32 of the id)
+//   users (ngx_ps_user_node_t, chained in buckets by crc32 of the id; the
+//     bucket array is one slab allocation made with the zone)
 //     per user: the total across workers and a list of shares
 //     (ngx_ps_share_t: slot id, count), i.e. how many of the user's
 //     connections each worker slot holds. Entries exist only while the user
@@ -53,7 +54,7 @@
 //
 // Files: this one has the zone itself (creation, worker slots, counters, the
 // snapshot for stats); shm/ngx_ps_limits.cpp has the per-user
-// rbtree and the connection limits (acquire/release). Both share the layout
+// table and the connection limits (acquire/release). Both share the layout
 // and this process's view of it (shm/ngx_ps_zone.h).
 
 #include <cerrno>
@@ -68,8 +69,8 @@ namespace {
 
 constexpr std::uint64_t kMagic = 0x70735f7a6f6e6531ULL;  // "ps_zone1"
 // 3: three history counters in PS_STATS_COUNTERS (slot and header layout);
-// 4: events.conflated; 5: the stage histograms.
-constexpr std::uint32_t kLayoutVersion = 5;
+// 4: events.conflated; 5: the stage histograms; 6: users in a hash table.
+constexpr std::uint32_t kLayoutVersion = 6;
 constexpr std::uint64_t kLatencyWindow = 60;  // seconds per latency histogram
 
 enum : ngx_atomic_uint_t { kRedisUnknown = 0, kRedisDown = 1, kRedisUp = 2 };
@@ -182,17 +183,21 @@ ngx_int_t zone_init(ngx_shm_zone_t* shm_zone, void* data) {
     return NGX_OK;
   }
 
-  auto* sh = static_cast<ngx_ps_sh_t*>(ngx_slab_alloc(shpool, sizeof(ngx_ps_sh_t)));
+  // The first user buckets right after the header, in the same allocation;
+  // the table grows with the users (shm/ngx_ps_limits.cpp).
+  std::size_t size = sizeof(ngx_ps_sh_t) + kInlineUserBuckets * sizeof(ngx_ps_user_node_t*);
+  auto* sh = static_cast<ngx_ps_sh_t*>(ngx_slab_alloc(shpool, size));
   if (sh == nullptr) {
     ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0, "portfolio_stream_zone \"%V\" is too small",
                   &shm_zone->shm.name);
     return NGX_ERROR;
   }
-  ngx_memzero(sh, sizeof(ngx_ps_sh_t));
+  ngx_memzero(sh, size);
   sh->magic = kMagic;
   sh->version = kLayoutVersion;
   sh->started = ngx_time();
-  { ngx_rbtree_init(&sh->rbtree, &sh->sentinel, rbtree_insert_value); }
+  sh->user_buckets = inline_user_buckets(sh);
+  sh->user_mask = kInlineUserBuckets - 1;
   shpool->data = sh;
   ctx->sh = sh;
 

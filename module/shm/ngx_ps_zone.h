@@ -51,9 +51,11 @@ struct ngx_ps_sh_t {
   time_t started;
   ngx_ps_slot_t* slots;
   std::uint64_t active;  // sum of slot->active
-  std::uint64_t users;   // rbtree nodes
-  ngx_rbtree_t rbtree;
-  ngx_rbtree_node_t sentinel;
+  std::uint64_t users;   // user nodes
+  // The users, chained by crc32 of the id: a power of two of buckets, the
+  // first kInlineUserBuckets after this header, then grown in the slab.
+  struct ngx_ps_user_node_t** user_buckets;
+  std::uint64_t user_mask;           // buckets - 1
   std::uint64_t retired[kCounters];  // counters of retired slots
   std::uint64_t retired_closed_ms;
   std::uint64_t reclaimed;                      // connections of dead workers (closed, no duration)
@@ -68,9 +70,12 @@ struct ngx_ps_share_t {
   std::uint32_t count;
 };
 
+// 26 bytes and the id: a slab chunk of 32 for an id of up to 6 bytes, of 64
+// for a 36-character UUID (an rbtree node took 56 and the id).
 struct ngx_ps_user_node_t {
-  ngx_rbtree_node_t node;  // key: crc32 of the user id
+  ngx_ps_user_node_t* next;  // in its bucket
   ngx_ps_share_t* shares;
+  std::uint32_t hash;  // crc32 of the id
   std::uint32_t total;
   std::uint16_t len;
   u_char data[1];
@@ -94,9 +99,13 @@ ngx_uint_t reclaim_locked(ngx_log_t* log);
 
 // ---- shm/ngx_ps_limits.cpp ----------------------------------
 
-// The per-user rbtree's insert (ngx_rbtree_init, and reset per process before
-// every insert: it is this process's address of the function).
-void rbtree_insert_value(ngx_rbtree_node_t* temp, ngx_rbtree_node_t* node, ngx_rbtree_node_t* sentinel);
+// The user table starts with this many buckets, right after the header in
+// its allocation, and doubles (a slab allocation) when the users are more
+// than twice the buckets: 4-8 bytes per user, nothing fixed per zone size.
+constexpr std::size_t kInlineUserBuckets = 128;
+inline ngx_ps_user_node_t** inline_user_buckets(ngx_ps_sh_t* sh) {
+  return reinterpret_cast<ngx_ps_user_node_t**>(sh + 1);
+}
 // Under the slab mutex: removes slot `id`'s share from every user; returns the
 // connections removed.
 std::uint64_t remove_slot_shares(std::uint32_t id);

@@ -573,6 +573,66 @@ describe('ENABLE_REALTIME_PORTFOLIO=on (declared, not off)', () => {
   });
 });
 
+describe('the shared user table grows with the users', () => {
+  // It starts with 128 buckets and doubles past twice as many users: 700
+  // users on two workers grow it twice. Every user must still be found
+  // (per-user limit), a SIGKILLed worker's users reclaimed, and all given
+  // back at the end.
+  const env = useEnv({
+    nginx: {
+      workers: 2, listen: 'reuseport', stats: true,
+      http: ['portfolio_stream_max_connections 2000;', 'portfolio_stream_max_connections_per_user 1;'],
+      location: ['portfolio_stream_batch_window 0;'],
+    },
+  });
+  const N = 700;
+  let victim = null;
+
+  it(`${N} users: counted, each found again after the growth, reclaimed after a SIGKILL, released`, async () => {
+    const users = [...Array(N)].map(() => uniqueUser('gr'));
+    const cookies = [];
+    for (const u of users) cookies.push((await env.login(u)).cookie);
+    const conns = [];
+    for (let i = 0; i < N; i += 50) {
+      conns.push(...(await Promise.all(cookies.slice(i, i + 50).map((c) => connectUser(env.port, c)))));
+    }
+    let s = await getStats(env);
+    assert.equal(s.activeConnections, N);
+    assert.equal(s.activeUsers, N);
+    // A second connection of each of these users is refused: each user's
+    // node is found in the grown table (a lost one would let it in).
+    for (const i of [0, 1, 127, 128, 255, 256, 511, 512, N - 1]) {
+      assert.equal((await status101(env, { cookie: cookies[i] })).status, 429, `user #${i} found again`);
+    }
+    const workers = env.nginx.workerPids();
+    const where = workerOfClientPorts(env.port, conns.map((c) => c.ws._socket.localPort), workers);
+    victim = workers[0];
+    const lost = conns.filter((c) => where.get(c.ws._socket.localPort) === victim).length;
+    assert.ok(lost > 0 && lost < N, `${lost} of ${N} on the victim`);
+    process.kill(victim, 'SIGKILL');
+    await waitFor(() => { const p = env.nginx.workerPids(); return p.length === 2 && !p.includes(victim); },
+      { timeout: 5000, what: 'the master respawns the worker' });
+    await waitFor(async () => { s = await getStats(env); return s.activeConnections === N - lost; },
+      { timeout: 5000, what: `activeConnections back to ${N - lost}` });
+    assert.equal(s.activeUsers, N - lost, 'the dead worker\'s users are gone from the table');
+    for (const c of conns) c.ws.terminate();
+    await waitFor(async () => { s = await getStats(env); return s.activeConnections === 0 && s.activeUsers === 0; },
+      { timeout: 5000, what: 'all released' });
+    // A released user can connect again: nothing stale was left in a bucket.
+    assert.equal((await status101(env, { cookie: cookies[N - 1] })).status, 101);
+  });
+
+  it('error.log has no alert but the SIGKILL and nginx stops gracefully', async () => {
+    const r = await env.nginx.stop(15000);
+    const bad = env.nginx.errorLog().split('\n')
+      .filter((l) => BAD_LOG_PATTERNS.some((re) => re.test(l)))
+      .filter((l) => !(victim && l.includes(`process ${victim} exited on signal 9`)));
+    assert.deepEqual(bad, []);
+    assert.match(env.nginx.errorLog(), /reclaimed \d+ connection\(s\) of exited worker process/);
+    assert.equal(r.code, 0);
+  });
+});
+
 describe('a full zone', () => {
   // 32k is the smallest zone; user ids of 240 bytes (the session parser takes
   // up to 256) make 512-byte entries, 8 to a page.

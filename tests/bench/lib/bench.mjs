@@ -40,7 +40,7 @@ export function renderConfig(dir, port, kind, o = {}) {
   const loadPs = kind === 'ps' || kind === 'plain';
   const ps = loadPs ? `
     portfolio_stream_redis 127.0.0.1:${o.redisPort} connect_timeout=5s;
-    portfolio_stream_zone 32m;
+    portfolio_stream_zone ${o.zone ?? '32m'};
     portfolio_stream_max_connections ${o.maxConnections ?? 20000};
     portfolio_stream_session_secret 'keyboard cat';
     portfolio_stream_batch_window ${o.window ?? '250ms'};${o.extra ? `
