@@ -13,6 +13,7 @@
 #include "ngx_ps_hub.h"
 #include "ngx_ps_module.h"
 #include "ngx_ps_stats.h"
+#include "ngx_ps_trim.h"
 
 static void* ngx_http_portfolio_stream_create_main_conf(ngx_conf_t* cf);
 static char* ngx_http_portfolio_stream_init_main_conf(ngx_conf_t* cf, void* conf);
@@ -531,6 +532,7 @@ static ngx_int_t ngx_http_portfolio_stream_init_process(ngx_cycle_t* cycle) {
 
 static void ngx_http_portfolio_stream_exit_process(ngx_cycle_t* cycle) {
   ngx_ps_fleet_exit_process();  // queues the drop of this edge's fleet places
-  ngx_ps_hub_exit(cycle);       // the connections, then Redis (flushing what is queued)
+  ngx_ps_trim_exit();
+  ngx_ps_hub_exit(cycle);  // the connections, then Redis (flushing what is queued)
   ngx_ps_zone_exit_process(cycle);
 }

@@ -13,6 +13,7 @@
 #include "session_json.h"
 
 #include "ngx_ps_conn.h"
+#include "ngx_ps_trim.h"
 #include "ngx_ps_hub.h"
 #include "ngx_ps_stats.h"
 
@@ -422,12 +423,24 @@ conn_t* ngx_ps_conn_create(ngx_connection_t* c, ngx_http_portfolio_stream_loc_co
                            std::string_view user_id, std::string_view session_key,
                            std::string_view handshake_response, const ps::DeflateParams* deflate,
                            ngx_ps_limit_slot&& slot, ps::ResumeRequest* resume) {
-  // One block: the connection, then its session key and user id.
-  void* mem = ngx_alloc(sizeof(conn_t) + session_key.size() + user_id.size(), c->log);
+  // The session key and user id: in the free end of the connection's pool
+  // when they fit (after the upgrade it holds only the log, addresses and
+  // HTTP's connection state: ~130 of its 512 bytes are free without TLS),
+  // else in the connection's own block after the struct. Both outlive
+  // conn_t: the pool goes with the connection, after ~conn_t.
+  const std::size_t tail_size = session_key.size() + user_id.size();
+  ngx_pool_t* pool = c->pool->current;
+  const bool in_pool = std::size_t(pool->d.end - pool->d.last) >= tail_size;
+  void* mem = ngx_alloc(sizeof(conn_t) + (in_pool ? 0 : tail_size), c->log);
   if (mem == nullptr) {
     return nullptr;
   }
-  char* tail = static_cast<char*>(mem) + sizeof(conn_t);
+  char* tail = in_pool ? static_cast<char*>(ngx_pnalloc(c->pool, tail_size))
+                       : static_cast<char*>(mem) + sizeof(conn_t);
+  if (tail == nullptr) {
+    ngx_free(mem);
+    return nullptr;
+  }
   if (!session_key.empty()) {
     ngx_memcpy(tail, session_key.data(), session_key.size());
   }
@@ -491,6 +504,7 @@ void ngx_ps_conn_run(conn_t* wc, std::string_view early) {
   }
 
   ngx_ps_stat_add(ngx_ps_stat::connections_accepted, 1);
+  ngx_ps_trim_note_handshake(ngx_cycle->log);
   bool failed = false;
   try {
     if (!early.empty()) {

@@ -70,7 +70,8 @@ struct ngx_ps_conn_t {
   ngx_ps_get_t* recheck_lookup;  // pending re-read
   ngx_msec_t started;            // ngx_current_msec at the upgrade
   // prefix + sid, for the re-reads; its bytes, and the user id the slot
-  // names, are this connection's own, in its allocation after the struct.
+  // names, are this connection's own: in c->pool, or in its allocation
+  // after the struct (ngx_ps_conn_create).
   std::string_view session_key;
   ngx_ps_limit_slot slot;
   ngx_ps_history_ptr history;  // SPEC section 8, when the location has it on

@@ -599,6 +599,10 @@ describe('the shared user table grows with the users', () => {
     let s = await getStats(env);
     assert.equal(s.activeConnections, N);
     assert.equal(s.activeUsers, N);
+    // A storm of handshakes (>= 256 per worker here) is followed, once quiet,
+    // by the heap's free pages handed back (src/trim_policy.h).
+    await waitFor(() => /gave the heap's free pages back after a storm of handshakes \(\d+ ms\)/.test(env.nginx.errorLog()),
+      { timeout: 5000, what: 'the heap trimmed once the storm is over' });
     // A second connection of each of these users is refused: each user's
     // node is found in the grown table (a lost one would let it in).
     for (const i of [0, 1, 127, 128, 255, 256, 511, 512, N - 1]) {
