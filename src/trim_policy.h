@@ -18,8 +18,10 @@ class TrimPolicy {
   static constexpr std::uint32_t kMinHandshakes = 256;  // since the last trim: a storm
   static constexpr std::int64_t kQuietMs = 1000;        // with no handshake since
 
-  // A handshake was completed (the connection upgraded).
+  // A handshake was completed (the connection upgraded). A pause of
+  // kQuietMs before the count is a storm ends it: slow churn starts over.
   void on_handshake(std::int64_t now_ms) {
+    if (count_ < kMinHandshakes && now_ms - last_ >= kQuietMs) count_ = 0;
     if (count_ < UINT32_MAX) ++count_;
     last_ = now_ms;
   }

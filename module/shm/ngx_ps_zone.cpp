@@ -16,7 +16,8 @@
 //     its counters (lock-free ngx_atomic_fetch_add), so workers never share
 //     a written cache line on the hot path.
 //   users (ngx_ps_user_node_t, chained in buckets by crc32 of the id; the
-//     bucket array is one slab allocation made with the zone)
+//     first 128 buckets follow the header in its allocation, then the array
+//     doubles in the slab as users come: shm/ngx_ps_limits.cpp)
 //     per user: the total across workers and a list of shares
 //     (ngx_ps_share_t: slot id, count), i.e. how many of the user's
 //     connections each worker slot holds. Entries exist only while the user

@@ -13,9 +13,9 @@
 #include "session_json.h"
 
 #include "ngx_ps_conn.h"
-#include "ngx_ps_trim.h"
 #include "ngx_ps_hub.h"
 #include "ngx_ps_stats.h"
+#include "ngx_ps_trim.h"
 
 using conn_t = ngx_ps_conn_t;
 
@@ -504,7 +504,7 @@ void ngx_ps_conn_run(conn_t* wc, std::string_view early) {
   }
 
   ngx_ps_stat_add(ngx_ps_stat::connections_accepted, 1);
-  ngx_ps_trim_note_handshake(ngx_cycle->log);
+  ngx_ps_trim_note_handshake();
   bool failed = false;
   try {
     if (!early.empty()) {

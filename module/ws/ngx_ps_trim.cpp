@@ -45,10 +45,10 @@ void on_trim_timer(ngx_event_t* ev) {
 
 }  // namespace
 
-void ngx_ps_trim_note_handshake(ngx_log_t* log) {
+void ngx_ps_trim_note_handshake() {
   if (trim_timer.handler == nullptr) {
     trim_timer.handler = on_trim_timer;
-    trim_timer.log = log != nullptr ? log : ngx_cycle->log;
+    trim_timer.log = ngx_cycle->log;
     trim_timer.data = &trim_timer;
     trim_timer.cancelable = 1;
   }

@@ -5,6 +5,6 @@
 #include "ngx_ps_module.h"
 
 // A connection was upgraded.
-void ngx_ps_trim_note_handshake(ngx_log_t* log);
+void ngx_ps_trim_note_handshake();
 // Worker exit: the timer goes.
 void ngx_ps_trim_exit();

@@ -12,6 +12,15 @@ TEST(TrimPolicy, ChurnNeverTriggers) {
   EXPECT_FALSE(p.on_timer(1'000'000'000));
 }
 
+TEST(TrimPolicy, SlowChurnNeverAddsUpToAStorm) {
+  // Thousands of handshakes, but each after a pause: never a storm.
+  TrimPolicy p;
+  for (std::int64_t i = 0; i < 10 * TrimPolicy::kMinHandshakes; ++i) {
+    p.on_handshake(i * (TrimPolicy::kQuietMs + 1));
+    EXPECT_FALSE(p.deadline().has_value()) << i;
+  }
+}
+
 TEST(TrimPolicy, AStormIsTrimmedOnceItIsQuiet) {
   TrimPolicy p;
   for (std::uint32_t i = 0; i < TrimPolicy::kMinHandshakes; ++i) p.on_handshake(5000 + i % 7);
