@@ -55,10 +55,13 @@ void user_table_grow_locked() {
   ps_sh->user_mask = mask;
 }
 
-ngx_ps_user_node_t* user_lookup(std::string_view id, std::uint32_t hash) {
-  for (ngx_ps_user_node_t* u = *user_bucket(hash); u != nullptr; u = u->next) {
+// The link (a bucket head or a node's next) that holds the user, or nullptr:
+// deleting it then needs no second walk.
+ngx_ps_user_node_t** user_lookup(std::string_view id, std::uint32_t hash) {
+  for (ngx_ps_user_node_t** pp = user_bucket(hash); *pp != nullptr; pp = &(*pp)->next) {
+    ngx_ps_user_node_t* u = *pp;
     if (u->hash == hash && u->len == id.size() && ngx_memcmp(u->data, id.data(), id.size()) == 0) {
-      return u;
+      return pp;
     }
   }
   return nullptr;
@@ -71,15 +74,6 @@ void user_delete(ngx_ps_user_node_t** pp) {
   ngx_slab_free_locked(ps_shpool, u);
   if (ps_sh->users > 0) {
     ps_sh->users--;
-  }
-}
-
-void user_delete(ngx_ps_user_node_t* u) {
-  for (ngx_ps_user_node_t** pp = user_bucket(u->hash); *pp != nullptr; pp = &(*pp)->next) {
-    if (*pp == u) {
-      user_delete(pp);
-      return;
-    }
   }
 }
 
@@ -165,9 +159,11 @@ ngx_int_t ngx_ps_limits_acquire(ngx_http_request_t* r, std::string_view user_id,
   auto global_max = static_cast<std::uint64_t>(pmcf->max_connections);
 
   ngx_shmtx_lock(&ps_shpool->mutex);
+  ngx_ps_user_node_t** link;  // the user's, while no node is added or deleted
   ngx_ps_user_node_t* u;
   for (bool reclaimed = false;; reclaimed = true) {
-    u = user_lookup(user_id, hash);
+    link = user_lookup(user_id, hash);
+    u = link != nullptr ? *link : nullptr;
     // SPEC section 2 order: the per-user limit (429) before the global one (503).
     bool per_user = u != nullptr && u->total >= per_user_max;
     bool global = !per_user && ps_sh->active >= global_max;
@@ -209,9 +205,9 @@ ngx_int_t ngx_ps_limits_acquire(ngx_http_request_t* r, std::string_view user_id,
     u->total = 0;
     u->len = static_cast<std::uint16_t>(user_id.size());
     ngx_memcpy(u->data, id, user_id.size());
-    ngx_ps_user_node_t** head = user_bucket(hash);
-    u->next = *head;
-    *head = u;
+    link = user_bucket(hash);
+    u->next = *link;
+    *link = u;
     ps_sh->users++;
     created = true;
   }
@@ -223,7 +219,7 @@ ngx_int_t ngx_ps_limits_acquire(ngx_http_request_t* r, std::string_view user_id,
     s = static_cast<ngx_ps_share_t*>(ngx_slab_alloc_locked(ps_shpool, sizeof(ngx_ps_share_t)));
     if (s == nullptr) {
       if (created) {
-        user_delete(u);
+        user_delete(link);
       }
       ngx_shmtx_unlock(&ps_shpool->mutex);
       zone_full_log(log, "");
@@ -250,7 +246,8 @@ void ngx_ps_limits_release(std::string_view user_id) {
   auto* id = reinterpret_cast<u_char*>(const_cast<char*>(user_id.data()));
   std::uint32_t hash = ngx_crc32_short(id, user_id.size());
   ngx_shmtx_lock(&ps_shpool->mutex);
-  ngx_ps_user_node_t* u = user_lookup(user_id, hash);
+  ngx_ps_user_node_t** link = user_lookup(user_id, hash);
+  ngx_ps_user_node_t* u = link != nullptr ? *link : nullptr;
   ngx_ps_share_t** pp = u != nullptr ? &u->shares : nullptr;
   while (pp != nullptr && *pp != nullptr && (*pp)->slot_id != ps_slot_id) {
     pp = &(*pp)->next;
@@ -269,7 +266,7 @@ void ngx_ps_limits_release(std::string_view user_id) {
     ngx_slab_free_locked(ps_shpool, s);
   }
   if (u->total == 0) {
-    user_delete(u);
+    user_delete(link);
   }
   if (ps_slot->active > 0) {
     ps_slot->active--;
